@@ -1,0 +1,41 @@
+"""Coarse-to-fine scales: optimise a small image first, then upsample and refine.
+
+Coarse scales cost a fraction of the final one (a quarter per halving) and fix the
+large-scale arrangement of the style, which single-scale runs at high resolution
+struggle to do because VGG's receptive fields are small relative to the image.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def scale_sizes(size: int, scales: int, min_size: int = 64) -> list[int]:
+    """Longest sides of each scale, coarse to fine, halving from ``size`` but never below ``min_size``.
+
+    >>> scale_sizes(512, 3)
+    [128, 256, 512]
+    >>> scale_sizes(100, 3)
+    [100]
+    """
+    sizes = [size]
+    while len(sizes) < scales and sizes[0] // 2 >= min_size:
+        sizes.insert(0, sizes[0] // 2)
+    return sizes
+
+
+def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """(width, height) scaled so the longest side is ``longest``, each side at least 1."""
+    s = longest / max(width, height)
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize an ``(N, C, H, W)`` image to ``size`` = (width, height): antialiased when shrinking."""
+    w, h = size
+    if image.shape[-2:] == (h, w):
+        return image
+    shrinking = h < image.shape[-2] or w < image.shape[-1]
+    out = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False, antialias=shrinking)
+    return out.clamp(0, 1)

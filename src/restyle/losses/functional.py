@@ -1,0 +1,53 @@
+"""Loss functions of Gatys-style transfer as pure functions.
+
+All take batched tensors ``(N, C, H, W)`` and return a scalar. Each is a mean, so
+a weight means the same thing at every image size:
+
+* ``gram_matrix(F) = F Fᵀ / (C·H·W)`` with F reshaped to ``(N, C, H·W)``;
+* ``content_loss(F, P) = mean((F - P)²)`` over all N·C·H·W elements;
+* ``style_loss(F, A) = mean((gram(F) - A)²)`` over the N·C·C Gram entries;
+* ``tv_loss(x, β) = mean(((x[i+1,j] - x[i,j])² + (x[i,j+1] - x[i,j])²)^β)`` over channels and the
+  (H-1)·(W-1) positions that have both neighbours. β = 1 is the usual squared TV; β = 1.25 is
+  the form of the Keras neural style example (seed 004).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Channel correlations ``F Fᵀ / (C·H·W)`` of ``(N, C, H, W)`` features → ``(N, C, C)``."""
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between features and target features (same shape)."""
+    if features.shape != target.shape:
+        raise ValueError(f"content_loss: features {tuple(features.shape)} vs target {tuple(target.shape)}")
+    return (features - target).square().mean()
+
+
+def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the Gram matrix of ``features`` and ``target_gram`` (C×C)."""
+    gram = gram_matrix(features)
+    if gram.shape[-2:] != target_gram.shape[-2:]:
+        raise ValueError(f"style_loss: Gram {tuple(gram.shape)} vs target {tuple(target_gram.shape)}")
+    return (gram - target_gram).square().mean()
+
+
+def tv_loss(image: torch.Tensor, exponent: float = 1.0, eps: float = 1e-8) -> torch.Tensor:
+    """Total variation ``mean((Δy² + Δx²)^exponent)`` of an ``(N, C, H, W)`` image.
+
+    ``eps`` is added inside the power only when ``exponent < 1``, where the gradient at 0 is infinite.
+    """
+    dy = image[..., 1:, :-1] - image[..., :-1, :-1]
+    dx = image[..., :-1, 1:] - image[..., :-1, :-1]
+    s = dy.square() + dx.square()
+    if exponent == 1.0:
+        return s.mean()
+    if exponent < 1.0:
+        s = s + eps
+    return s.pow(exponent).mean()
