@@ -20,6 +20,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 NORMALIZATIONS = ("relative", "none")
 DEVICES = ("auto", "cpu", "cuda")
+ALPHA_MODES = ("keep", "composite")
 #: Largest longest side accepted (print resolution: 16384 px = A1 at 600 dpi, roughly).
 MAX_SIZE = 16384
 
@@ -65,6 +66,11 @@ class RunConfig:
     style_scale: float = _f(1.0, "Style image's longest side relative to --size.")
     device: str = _f("auto", "cpu, cuda, or auto (cuda when available).")
     save_every: int = _f(0, "Write an intermediate image every N iterations (0: never).")
+    checkpoint_every: int = _f(0, "Write a resumable checkpoint every N iterations (0: only on Ctrl-C/SIGTERM).")
+    # --- input/output images
+    alpha: str = _f("keep", "Transparent inputs: keep (restore the alpha on output) or composite (on --background).")
+    background: str = _f("#ffffff", "Background colour for --alpha composite (#rrggbb or a colour name).")
+    bit_depth: int = _f(8, "Bits per channel of the output: 8, or 16 (PNG/TIFF only).")
 
     # ------------------------------------------------------------------ helpers
     def validate(self) -> RunConfig:
@@ -93,8 +99,13 @@ class RunConfig:
             raise ConfigError(f"size must be between 16 and {MAX_SIZE} pixels, got {self.size}")
         if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8):
             raise ConfigError(f"style_scale must be between 0.05 and 8, got {self.style_scale}")
-        if self.save_every < 0:
-            raise ConfigError(f"save_every must be 0 or more, got {self.save_every}")
+        for name in ("save_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        _choice("alpha", self.alpha, ALPHA_MODES)
+        parse_colour(self.background)
+        if self.bit_depth not in (8, 16):
+            raise ConfigError(f"bit_depth must be 8 or 16, got {self.bit_depth}")
         parse_init(self.init)
         if not self.style_layers and not self.content_layers:
             raise ConfigError("no content and no style layers: nothing to optimise")
@@ -207,6 +218,16 @@ def parse_init(init: str) -> tuple[str, float | str | None]:
     if init.startswith("mix"):
         raise ConfigError(f"init {init!r}: write mix:R with R between 0 and 1, e.g. mix:0.6")
     return "file", init
+
+
+def parse_colour(colour: str) -> tuple[int, int, int]:
+    """``#rrggbb``, ``#rgb`` or a CSS colour name → (r, g, b); ConfigError if unknown."""
+    from PIL import ImageColor
+
+    try:
+        return ImageColor.getrgb(colour)[:3]
+    except (ValueError, AttributeError):
+        raise ConfigError(f"background {colour!r} is not a colour (use #rrggbb or a name like white)") from None
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from PIL import Image
@@ -23,6 +24,7 @@ class Iterate:
     elapsed: float  #: seconds since the run started (target computation included)
     _pixels: torch.Tensor = field(repr=False)
     note: str = ""  #: set when something noteworthy happened (e.g. a step was retried)
+    _snapshot: Callable[[], Any] | None = field(default=None, repr=False)
 
     def pixels(self) -> torch.Tensor:
         """Current iterate as a detached ``(3, H, W)`` tensor in [0, 1] on the CPU."""
@@ -33,6 +35,15 @@ class Iterate:
         from restyle.io.image import tensor_to_pil
 
         return tensor_to_pil(self.pixels())
+
+    def checkpoint(self) -> Any:
+        """A :class:`~restyle.engine.checkpoint.Checkpoint` of the run as it stands after this step.
+
+        Only valid during the callback (the run continues afterwards).
+        """
+        if self._snapshot is None:
+            raise RuntimeError("this event carries no checkpoint")
+        return self._snapshot()
 
     @property
     def eta(self) -> float | None:

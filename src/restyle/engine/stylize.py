@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -11,7 +12,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from restyle.config import RunConfig, parse_init
+from restyle.config import RunConfig, parse_colour, parse_init
+from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
@@ -41,6 +43,8 @@ class StylizeResult:
     model: str  #: one line saying which weights were used
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    interrupted: bool = False  #: True when stopped early by :meth:`Stylizer.request_stop`
+    checkpoint: Checkpoint | None = None  #: state to resume from, when interrupted
 
     def image(self) -> Image.Image:
         """The result as an 8-bit PIL image (RGBA when the content had transparency)."""
@@ -50,7 +54,8 @@ class StylizeResult:
         """JSON-able record: config, model, final losses, timings, notes."""
         return {
             "config": self.config.to_dict(), "model": self.model, "losses": self.losses,
-            "timings": self.timings, "notes": self.notes, "size": list(self.pixels.shape[-1:-3:-1]),
+            "timings": self.timings, "notes": self.notes, "interrupted": self.interrupted,
+            "size": list(self.pixels.shape[-1:-3:-1]),
         }
 
 
@@ -63,8 +68,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_input(image: ImageLike, max_side: int | None = None) -> ImageData:
-    """Any supported image input as :class:`ImageData` (files are read with EXIF/ICC handling)."""
+def load_input(image: ImageLike, max_side: int | None = None, config: RunConfig | None = None) -> ImageData:
+    """Any supported image input as :class:`ImageData` (files are read with EXIF/ICC handling).
+
+    ``config.alpha``/``config.background`` decide what happens to transparency in files.
+    """
     if isinstance(image, ImageData):
         return image
     if isinstance(image, Image.Image):
@@ -76,7 +84,9 @@ def load_input(image: ImageLike, max_side: int | None = None) -> ImageData:
         if t.dim() != 3 or t.shape[0] != 3:
             raise ConfigError(f"image tensors must be (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
         return ImageData(t.clamp(0, 1), None, 8, "<tensor>", (t.shape[2], t.shape[1]))
-    return read_image(image, max_side=max_side)
+    if config is None:
+        return read_image(image, max_side=max_side)
+    return read_image(image, max_side=max_side, alpha=config.alpha, background=parse_colour(config.background))
 
 
 class Stylizer:
@@ -101,20 +111,43 @@ class Stylizer:
         layers = list(self.content_layers) + list(self.style_layers)
         self.min_side = min_input_size(arch, layers)
         self.extractor = VGGFeatures(weights, layers, c.pooling).to(self.device)
+        self._stop = False
         self.loss = PerceptualLoss(
             self.extractor, self.content_layers, self.style_layers, c.content_weight, c.style_weight,
             c.tv_weight, c.tv_exponent, c.normalize,
         )
 
+    def request_stop(self) -> None:
+        """Ask a running :meth:`run` to stop after the current step (safe from a signal handler).
+
+        The run then returns its current image with ``interrupted=True`` and a checkpoint.
+        """
+        self._stop = True
+
     # ------------------------------------------------------------------ run
-    def run(self, content: ImageLike, style: ImageLike | list[ImageLike], callback: Callback | None = None,
-            ) -> StylizeResult:
-        """Stylise ``content`` with ``style`` (a list of styles is blended equally)."""
+    def run(self, content: ImageLike | None, style: ImageLike | list[ImageLike] | None,
+            callback: Callback | None = None, *, resume: Checkpoint | None = None) -> StylizeResult:
+        """Stylise ``content`` with ``style`` (a list of styles is blended equally).
+
+        With ``resume`` (a checkpoint of a run with the same config) ``content`` and ``style``
+        may be None: the images stored in the checkpoint are used, and the run continues to
+        the same result as an uninterrupted one.
+        """
         c = self.config
+        self._stop = False
         t0 = time.perf_counter()
-        content_data = load_input(content, max_side=c.size)
-        styles = [load_input(s, max_side=round(c.size * c.style_scale)) for s in
-                  (style if isinstance(style, list) else [style])]
+        if resume is not None:
+            if resume.config != c.to_dict():
+                raise ConfigError("the checkpoint was written with other settings; resume it with its own config")
+            content_data = ImageData(resume.content, resume.alpha, 8, "<checkpoint>", tuple(resume.content.shape[:0:-1]))
+            style_pixels = list(resume.styles)
+            t0 -= resume.elapsed
+        else:
+            if content is None or style is None:
+                raise ConfigError("content and style images are required")
+            content_data = load_input(content, max_side=c.size, config=c)
+            style_pixels = [load_input(s, max_side=round(c.size * c.style_scale), config=c).pixels for s in
+                            (style if isinstance(style, list) else [style])]
         cw, ch = content_data.pixels.shape[2], content_data.pixels.shape[1]
         final = fit_size(cw, ch, c.size)
         if min(final) < self.min_side:
@@ -126,47 +159,56 @@ class Stylizer:
         sizes = scale_sizes(c.size, c.scales, min_size=max(64, math.ceil(self.min_side / aspect)))
         dev = self.device
         content_px = content_data.pixels[None].to(dev)
-        style_px = [s.pixels[None].to(dev) for s in styles]
+        style_px = [s[None].to(dev) for s in style_pixels]
 
         kind, arg = parse_init(c.init)
         gen = torch.Generator().manual_seed(c.seed)
-        history: list[dict[str, Any]] = []
-        notes: list[str] = []
+        history: list[dict[str, Any]] = list(resume.history) if resume else []
+        notes: list[str] = list(resume.notes) if resume else []
         total_steps = c.iterations * len(sizes)
-        step = 0
+        step = resume.step if resume else 0
         x: torch.Tensor | None = None
         t_targets = 0.0
         last: dict[str, float] = {}
-        for si, longest in enumerate(sizes):
+        interrupted = False
+        opt: torch.optim.Optimizer | None = None
+        lr = c.lr if c.lr is not None else DEFAULT_LR[c.optimizer]
+        si = k = 0
+
+        def snapshot() -> Checkpoint:
+            assert x is not None and opt is not None
+            return Checkpoint(
+                config=c.to_dict(), content=content_data.pixels, styles=style_pixels, scale=si, scale_step=k,
+                step=step, pixels=x.detach().cpu().clone(), optimizer=copy.deepcopy(_to_cpu(opt.state_dict())),
+                lr=lr, elapsed=time.perf_counter() - t0, history=list(history), notes=list(notes),
+                alpha=content_data.alpha,
+            )
+
+        first_scale = resume.scale if resume else 0
+        for si in range(first_scale, len(sizes)):
+            longest = sizes[si]
             size = fit_size(cw, ch, longest)
             ts = time.perf_counter()
-            content_s = resize(content_px, size)
-            self.loss.set_content(content_s)
+            self.loss.set_content(resize(content_px, size))
             self.loss.set_style([resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale)))
                                  for s in style_px])
             t_targets += time.perf_counter() - ts
-            if x is None:
-                x = self._init(kind, arg, content_s, gen)
+            k = 0
+            if resume is not None and si == first_scale:
+                x = resume.pixels.to(dev)
+                lr, k = resume.lr, resume.scale_step
+            elif x is None:
+                x = self._init(kind, arg, resize(content_px, size), gen)
             else:
                 x = resize(x.detach(), size)
             x = x.detach().clone().requires_grad_(True)
-            lr = c.lr if c.lr is not None else DEFAULT_LR[c.optimizer]
             opt = make_optimizer(c.replace(lr=lr), x)
+            if resume is not None and si == first_scale:
+                opt.load_state_dict(_to_device(resume.optimizer, dev))
             good = x.detach().clone()
-            k = 0
             retries = 0
-            while k < c.iterations:
-                terms: dict[str, torch.Tensor] = {}
-
-                def closure() -> torch.Tensor:
-                    opt.zero_grad(set_to_none=False)
-                    out = self.loss(x)
-                    terms.update(out)
-                    out["total"].backward()
-                    return out["total"]
-
-                opt.step(closure)
-                values = {k_: float(v.detach()) for k_, v in terms.items()}
+            while k < c.iterations and not interrupted:
+                values = self._step(opt, x)
                 note = ""
                 if not all(math.isfinite(v) for v in values.values()) or not torch.isfinite(x).all():
                     # Restore the last good iterate and retry with half the step size.
@@ -193,8 +235,12 @@ class Stylizer:
                 history.append({"step": step, "scale": si, **values})
                 if callback is not None:
                     callback(Iterate(step, total_steps, si, len(sizes), k, size, values,
-                                     time.perf_counter() - t0, x, note))
+                                     time.perf_counter() - t0, x, note, snapshot))
+                interrupted = self._stop
+            if interrupted:
+                break
         assert x is not None
+        checkpoint = snapshot() if interrupted else None
         # Losses of the final image itself (the last event reports the iterate before the last update).
         with torch.no_grad():
             final_terms = {k_: float(v) for k_, v in self.loss(x.detach()).items()}
@@ -207,7 +253,22 @@ class Stylizer:
             "total_s": total, "targets_s": t_targets, "optimize_s": total - t_targets,
             "steps": step, "s_per_step": (total - t_targets) / max(step, 1),
         }
-        return StylizeResult(pixels, alpha, final_terms or last, timings, c, self.model, history, notes)
+        return StylizeResult(pixels, alpha, final_terms or last, timings, c, self.model, history, notes,
+                             interrupted, checkpoint)
+
+    def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
+        """One optimiser step (exactly one forward and backward); returns the loss terms evaluated."""
+        terms: dict[str, torch.Tensor] = {}
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=False)
+            out = self.loss(x)
+            terms.update(out)
+            out["total"].backward()
+            return out["total"]
+
+        opt.step(closure)
+        return {name: float(v.detach()) for name, v in terms.items()}
 
     def _init(self, kind: str, arg: Any, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if kind == "content":
@@ -229,3 +290,25 @@ def stylize(content: ImageLike, style: ImageLike | list[ImageLike], config: RunC
     ``(3, H, W)`` tensors in [0, 1]. ``callback`` receives an :class:`Iterate` after every step.
     """
     return Stylizer(config).run(content, style, callback).image()
+
+
+def _to_cpu(obj: Any) -> Any:
+    """Recursively move tensors in a (state-dict-like) structure to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    """Inverse of :func:`_to_cpu` for a target device (optimizer.load_state_dict keeps devices as given)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj

@@ -49,13 +49,15 @@ class VGGFeatures(nn.Module):
         self.net = nn.ModuleList(modules)
         self.requires_grad_(False)
         self.eval()
+        # NHWC convolutions are ~15-25% faster on CPU (oneDNN) and on GPU (cuDNN).
+        self.to(memory_format=torch.channels_last)
 
     def _index(self, name: str) -> int:
         return layer_index(name, self.arch)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features of every requested layer for an ``(N, 3, H, W)`` RGB [0, 1] image."""
-        x = self.preprocessing(image)
+        x = self.preprocessing(image).contiguous(memory_format=torch.channels_last)
         wanted = set(self.layers)
         out: dict[str, torch.Tensor] = {}
         for name, module in zip(self.names, self.net, strict=True):
