@@ -139,7 +139,8 @@ class Stylizer:
         if resume is not None:
             if resume.config != c.to_dict():
                 raise ConfigError("the checkpoint was written with other settings; resume it with its own config")
-            content_data = ImageData(resume.content, resume.alpha, 8, "<checkpoint>", tuple(resume.content.shape[:0:-1]))
+            w_h = (resume.content.shape[2], resume.content.shape[1])
+            content_data = ImageData(resume.content, resume.alpha, 8, "<checkpoint>", w_h)
             style_pixels = list(resume.styles)
             t0 -= resume.elapsed
         else:
