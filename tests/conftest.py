@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers import random_vgg_weights
 from restyle.features.convert import VGGWeights, save_safetensors
@@ -46,3 +48,15 @@ def real_vgg16(session_cache: Path) -> Path:
         return weights.prepare("vgg16")
     finally:
         mp.undo()
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run the test with one torch thread: fastest for tiny tensors, and deterministic across processes.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

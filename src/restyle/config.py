@@ -18,7 +18,9 @@ from restyle.errors import ConfigError, suggest
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
-NORMALIZATIONS = ("relative", "none")
+#: Loss formulas: restyle's own (relative, none) and the exact ones of the sources the presets follow.
+NORMALIZATIONS = ("relative", "none", "neural-style", "gatys", "cs20", "keras", "tf-tutorial")
+IMAGE_FITS = ("stretch", "crop")
 DEVICES = ("auto", "cpu", "cuda")
 ALPHA_MODES = ("keep", "composite")
 #: Largest longest side accepted (print resolution: 16384 px = A1 at 600 dpi, roughly).
@@ -35,6 +37,9 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 class RunConfig:
     """All settings of one stylisation. Defaults give a good result on CPU in a few minutes."""
 
+    # --- recipe
+    preset: str | None = _f(None, "Start from a named recipe (sbavon, cs20, ryanwu, tf-tutorial, gatys2016, "
+                            "neural-style; see `restyle presets`); flags given explicitly override its values.")
     # --- model
     model: str = _f("auto", "Weights: vgg16, vgg19, vgg16-torchvision, vgg19-caffe, or auto "
                     "(vgg19 if cached, else vgg16).")
@@ -49,7 +54,8 @@ class RunConfig:
     style_weight: float = _f(10.0, "Weight β of the style term.")
     tv_weight: float = _f(0.1, "Weight γ of the total-variation (smoothness) term.")
     tv_exponent: float = _f(1.0, "Exponent β of TV: mean((dx²+dy²)^β); 1.25 is the Keras form.")
-    normalize: str = _f("relative", "Loss scaling: relative (each term divided by its target's size) or none.")
+    normalize: str = _f("relative", "Loss formulas: relative (each term divided by its target's size), none "
+                        "(plain means), or a source's own: neural-style, gatys, cs20, keras, tf-tutorial.")
     # --- optimisation
     optimizer: str = _f("lbfgs", "Optimiser: lbfgs or adam.")
     lr: float | None = _f(None, "Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
@@ -60,9 +66,14 @@ class RunConfig:
     iterations: int = _f(200, "Iterations at the final scale (coarser scales use the same number).")
     scales: int = _f(3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.")
     init: str = _f("content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.")
+    noise: str = _f("unit", "Noise of --init noise/mix: unit (uniform 0-1 per pixel), uniform:A (mean pixel ± A) "
+                    "or normal:S (mean pixel + N(0, S²)); A and S in 0-255 units.")
     seed: int = _f(0, "Random seed (noise init); the same seed gives the same result.")
     # --- sizes and device
     size: int = _f(512, "Longest side of the output in pixels.")
+    image_size: str | None = _f(None, "Resize content and style to exactly WxH pixels (Wx or xH: the other side "
+                                "follows the content's aspect); replaces --size.")
+    image_fit: str = _f("stretch", "How --image-size meets another aspect ratio: stretch, or crop (centre) first.")
     style_scale: float = _f(1.0, "Style image's longest side relative to --size.")
     device: str = _f("auto", "cpu, cuda, or auto (cuda when available).")
     save_every: int = _f(0, "Write an intermediate image every N iterations (0: never).")
@@ -78,6 +89,14 @@ class RunConfig:
         _choice("pooling", self.pooling, POOLINGS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("normalize", self.normalize, NORMALIZATIONS)
+        _choice("image_fit", self.image_fit, IMAGE_FITS)
+        if self.preset is not None:
+            from restyle.presets import get_preset
+
+            get_preset(self.preset)
+        parse_noise(self.noise)
+        if self.image_size is not None:
+            parse_image_size(self.image_size)
         _choice("device", self.device, DEVICES)
         for name in ("content_weight", "style_weight", "tv_weight", "adam_eps"):
             _non_negative(name, getattr(self, name))
@@ -131,7 +150,13 @@ class RunConfig:
         return cls().replace(**d)
 
     def replace(self, **overrides: Any) -> RunConfig:
-        """A copy with some fields changed; values may be strings as typed on the command line."""
+        """A copy with some fields changed; values may be strings as typed on the command line.
+
+        ``preset=NAME`` first applies that preset's values (see :mod:`restyle.presets`), then the
+        other overrides on top, so explicitly given settings always win. Giving ``size`` without
+        ``image_size`` clears a fixed ``image_size`` (from a preset or the base): the longest side
+        asked for is what the run uses.
+        """
         names = {f.name for f in fields(self)}
         parsed = {}
         for key, value in overrides.items():
@@ -139,7 +164,14 @@ class RunConfig:
             if k not in names:
                 raise ConfigError(f"unknown setting {key!r}{suggest(k, names)}")
             parsed[k] = coerce(k, value)
-        return dataclasses.replace(self, **parsed)
+        base = self
+        if parsed.get("preset") is not None:
+            from restyle.presets import get_preset
+
+            base = dataclasses.replace(self, **get_preset(parsed["preset"]).values)
+        if "size" in parsed and "image_size" not in parsed:
+            parsed["image_size"] = None
+        return dataclasses.replace(base, **parsed)
 
 
 def field_names() -> list[str]:
@@ -155,9 +187,9 @@ def coerce(name: str, value: Any) -> Any:
     kind = _TYPES[name]
     if kind.startswith("dict"):
         return parse_layers(value, name) if isinstance(value, str) else {str(k): float(v) for k, v in value.items()}
+    if "None" in kind and (value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))):
+        return None  # "none" on the command line clears an optional setting (e.g. a preset's --image-size)
     if value is None:
-        if "None" in kind:
-            return None
         raise ConfigError(f"{name} needs a value")
     if kind.startswith("float"):
         return _number(name, value, float)
@@ -188,12 +220,17 @@ def parse_layers(spec: str, what: str = "layers") -> dict[str, float]:
     An empty string means no layers.
     """
     out: dict[str, float] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        name, _, weight = item.partition(":")
+    items = [s.strip() for s in spec.split(",")]
+    if spec.strip() and "" in items:
+        raise ConfigError(f"{what}: empty entry in {spec!r}; separate layer names by single commas")
+    for item in filter(None, items):
+        name, colon, weight = item.partition(":")
         name = name.strip().lower()
         if not _LAYER.match(name):
             raise ConfigError(f"{what}: {item!r} is not a layer name like relu4_2 or conv1_1:0.5")
-        w = _number(f"{what} weight of {name}", weight.strip(), float) if weight else 1.0
+        if colon and not weight.strip():
+            raise ConfigError(f"{what}: {item!r} has no weight after ':' (e.g. {name}:0.5)")
+        w = _number(f"{what} weight of {name}", weight.strip(), float) if colon else 1.0
         _non_negative(f"{what} weight of {name}", w)
         if name in out:
             raise ConfigError(f"{what}: layer {name} is given twice")
@@ -218,6 +255,34 @@ def parse_init(init: str) -> tuple[str, float | str | None]:
     if init.startswith("mix"):
         raise ConfigError(f"init {init!r}: write mix:R with R between 0 and 1, e.g. mix:0.6")
     return "file", init
+
+
+def parse_noise(spec: str) -> tuple[str, float]:
+    """Split ``noise`` into ``("unit", 1)``, ``("uniform", A)`` or ``("normal", S)`` (A, S in 0-255 units)."""
+    if spec == "unit":
+        return "unit", 1.0
+    kind, _, amount = spec.partition(":")
+    if kind in ("uniform", "normal") and amount:
+        a = _number(f"noise {kind} amount", amount, float)
+        if not (math.isfinite(a) and 0 < a <= 255):
+            raise ConfigError(f"noise {kind} amount must be in (0, 255] (0-255 pixel units), got {a:g}")
+        return kind, a
+    raise ConfigError(f"noise {spec!r}: use unit, uniform:A or normal:S, e.g. uniform:10")
+
+
+_IMAGE_SIZE = re.compile(r"^(\d*)x(\d*)$")
+
+
+def parse_image_size(spec: str) -> tuple[int | None, int | None]:
+    """``"300x300"`` → (300, 300); ``"x720"`` → (None, 720); ``"640x"`` → (640, None)."""
+    m = _IMAGE_SIZE.match(spec.strip().lower())
+    if not m or not (m[1] or m[2]):
+        raise ConfigError(f"image_size {spec!r}: write WxH, Wx or xH in pixels, e.g. 300x300 or x720")
+    w, h = (int(v) if v else None for v in (m[1], m[2]))
+    for side in (w, h):
+        if side is not None and not 16 <= side <= MAX_SIZE:
+            raise ConfigError(f"image_size {spec!r}: each side must be between 16 and {MAX_SIZE} pixels")
+    return w, h
 
 
 def parse_colour(colour: str) -> tuple[int, int, int]:

@@ -25,6 +25,10 @@ class WeightsError(RestyleError):
     """Model weights are missing, corrupt, of an unknown format or fail verification."""
 
 
+class NumericalError(RestyleError, FloatingPointError):
+    """The optimisation diverged (NaN/inf loss) and retrying with smaller steps did not help."""
+
+
 def suggest(value: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" (did you mean: a, b?)"`` for the closest ``choices``, or ``""``."""
     close = difflib.get_close_matches(value, list(choices), n=n, cutoff=0.5)

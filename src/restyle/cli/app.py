@@ -6,16 +6,18 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from restyle.cli.options import with_config_options
-from restyle.cli.progress import RunProgress, format_losses
 from restyle.config import RunConfig
-from restyle.errors import RestyleError
+from restyle.errors import ConfigError, RestyleError
+
+if TYPE_CHECKING:
+    from restyle.engine.batch import BatchReport, Job
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -47,50 +49,139 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_config(overrides: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
-    """Apply command-line overrides to ``base`` (defaults when None) and validate."""
-    return (base or RunConfig()).replace(**overrides).validate()
+    """Apply command-line overrides (``--preset`` first) to ``base`` (defaults when None) and validate.
+
+    Notes such as a preset's VGG19 falling back to VGG16 are printed, one line each.
+    """
+    from restyle.presets import configure
+
+    config, notes = configure(overrides, base)
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    return config
 
 
 @app.command("run")
 @with_config_options
 @handle_errors
 def run_command(
-    content: str = typer.Argument(..., help="Content image (the photo)."),
-    style: str = typer.Argument(..., help="Style image (the artwork)."),
-    output: str = typer.Option("out.png", "--output", "-o", help="Output image (.png keeps the settings)."),
+    inputs: list[str] = typer.Argument(  # noqa: B008
+        ..., metavar="IMAGES",
+        help="Content images or folders, then the style image (the last one) unless --style is given."),
+    style: Optional[list[str]] = typer.Option(  # noqa: UP045, B008
+        None, "--style", help="Style image or folder (repeatable); every positional argument is then content."),
+    output: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--output", "-o", show_default=False,
+        help="Output image (.png keeps the settings) \\[default: out.png]; a folder for several pairs."),
     json_path: Optional[str] = typer.Option(None, "--json", help="Write config, losses and timings as JSON."),  # noqa: UP045
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Recompute pairs whose output is already finished."),
     overrides: dict[str, Any] | None = None,
 ) -> None:
-    """Stylise CONTENT in the style of STYLE and write the result to --output."""
-    from restyle.engine.events import combine
-    from restyle.engine.stylize import Stylizer
-    from restyle.io.files import atomic_write_text, check_output_path
-    from restyle.io.image import SUPPORTED_WRITE_SUFFIXES, write_image
+    """Stylise CONTENT in the style of STYLE and write the result to --output.
+
+    Batch: several content images or folders (and several --style) run every pair into the folder -o.
+
+    Batch outputs are named CONTENT__STYLE.png; finished ones are skipped, bad files listed at the end.
+
+    Ctrl-C saves OUT.partial.png and OUT.ckpt: continue with `restyle resume OUT.ckpt` or the same command.
+    """
+    from restyle.engine.batch import is_batch, plan_jobs
 
     config = build_config(overrides or {})
-    out = check_output_path(output, SUPPORTED_WRITE_SUFFIXES)
+    if style:
+        contents, styles = list(inputs), list(style)
+    elif len(inputs) < 2:
+        raise ConfigError("give a content image and a style image: restyle run CONTENT STYLE (or --style STYLE)")
+    else:
+        contents, styles = list(inputs[:-1]), [inputs[-1]]
+    jobs = plan_jobs(contents, styles, output, config)
+    batch = len(jobs) > 1 or is_batch([*contents, *styles], output)
+    execute_jobs(jobs, config, batch=batch, quiet=quiet, json_path=json_path, skip_finished=batch and not overwrite)
+
+
+@app.command("resume")
+@handle_errors
+def resume_command(
+    checkpoint: str = typer.Argument(..., help="Checkpoint written by `restyle run` (OUT.ckpt)."),
+    output: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--output", "-o", show_default=False,
+        help="Output image \\[default: the run's own output, next to the checkpoint]."),
+    json_path: Optional[str] = typer.Option(None, "--json", help="Write config, losses and timings as JSON."),  # noqa: UP045
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    keep_checkpoint: bool = typer.Option(False, "--keep-checkpoint", help="Keep the checkpoint when done."),
+) -> None:
+    """Continue an interrupted run from its checkpoint, to the same image an uninterrupted run gives.
+
+    Uses the run's own settings and the images stored in the checkpoint.
+
+    When the image is written, the checkpoint and the .partial image are deleted (unless --keep-checkpoint).
+    """
+    from restyle.engine.batch import plan_resume
+
+    job = plan_resume(checkpoint, output)
+    execute_jobs([job], None, batch=False, quiet=quiet, json_path=json_path, keep_checkpoint=keep_checkpoint)
+
+
+def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quiet: bool, json_path: str | None,
+                 skip_finished: bool = False, keep_checkpoint: bool = False) -> None:
+    """Run planned jobs (:func:`restyle.engine.batch.run_batch`) with progress, signals and an exit code.
+
+    Exit codes: 0 all done; 2 a bad input (single run) or any failed pair (batch); 130/143 stopped by
+    SIGINT/SIGTERM (partial image and checkpoint saved; a second signal aborts without saving).
+    """
+    from restyle.cli.progress import JobsDisplay
+    from restyle.engine.batch import run_batch
+    from restyle.engine.signals import Aborted, GracefulStop
+    from restyle.io.files import atomic_write_text, check_output_path
+
     if json_path:
         check_output_path(json_path)
     console = Console(stderr=True, quiet=quiet)
-    stylizer = Stylizer(config)
-    console.print(f"model: {stylizer.model}; device: {stylizer.device}", highlight=False)
+    try:
+        with GracefulStop() as stop, JobsDisplay(console, batch, enabled=not quiet) as display:
+            report = run_batch(jobs, config, on_event=display.on_event, stop=stop, skip_finished=skip_finished,
+                               keep_checkpoint=keep_checkpoint)
+    except Aborted as e:
+        err.print(f"{e} (second signal): nothing more saved; a checkpoint written before is kept",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+    stopped = report.interrupted
+    if not batch and report.failed:
+        raise fail(report.failed[0].error)
+    if json_path and (batch or report.reports[0].outcome is not None):
+        if batch:
+            record = report.to_dict()
+        else:
+            outcome = report.reports[0].outcome
+            assert outcome is not None
+            record = {**outcome.result.summary(), "history": outcome.result.history}
+        atomic_write_text(json_path, json.dumps(record, indent=1))
+    if batch:
+        print_batch_summary(console, report)
+    if stopped is not None and stopped.outcome is not None:
+        o = stopped.outcome
+        again = "restyle resume " + str(o.checkpoint) if not batch else "the same command (finished pairs are skipped)"
+        err.print(f"interrupted by {stop.signal_name} at step {o.step}/{o.total_steps}: saved {o.partial} and "
+                  f"{o.checkpoint}; continue with: {again}", highlight=False, soft_wrap=True)
+        raise typer.Exit(stop.exit_code)
+    if report.with_status("not run"):  # the signal came between two pairs
+        err.print(f"stopped by {stop.signal_name}; rerun the same command to do the rest", highlight=False)
+        raise typer.Exit(stop.exit_code)
+    if report.failed:
+        raise typer.Exit(2)
 
-    def save_intermediate(event: Any) -> None:
-        if config.save_every and event.step % config.save_every == 0:
-            path = out.with_name(f"{out.stem}_{event.step:05d}{out.suffix}")
-            write_image(path, event.pixels())
 
-    with RunProgress(console, enabled=not quiet) as progress:
-        result = stylizer.run(content, style, combine(progress.callback, save_intermediate))
-    summary = result.summary()
-    write_image(out, result.pixels, alpha=result.alpha, metadata=summary)
-    if json_path:
-        atomic_write_text(json_path, json.dumps({**summary, "history": result.history}, indent=1))
-    console.print(
-        f"wrote {out} ({result.pixels.shape[2]}x{result.pixels.shape[1]}) in {result.timings['total_s']:.1f} s; "
-        f"{format_losses(result.losses)}", highlight=False,
-    )
+def print_batch_summary(console: Console, report: BatchReport) -> None:
+    """One line of counts, then a table of the failed pairs (on stderr even with --quiet)."""
+    console.print(", ".join(f"{n} {status}" for status, n in report.counts().items()), highlight=False)
+    if report.failed:
+        table = Table(title=f"{len(report.failed)} failed", title_justify="left")
+        for col in ("content", "style", "error"):
+            table.add_column(col, overflow="fold")
+        for r in report.failed:
+            table.add_row(str(r.job.content), str(r.job.style), r.error)
+        err.print(table)
 
 
 @weights_app.command("list")
@@ -137,6 +228,8 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
 
+
+from restyle.cli import sweep as _sweep  # noqa: E402,F401 - registers sweep, presets and figures on ``app``
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,7 @@ from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
-from restyle.errors import ConfigError
+from restyle.errors import ConfigError, NumericalError
 from restyle.features import weights as registry
 from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
@@ -108,6 +108,10 @@ class Stylizer:
         c = self.config
         self.content_layers = {resolve_layer(n, arch): w for n, w in c.content_layers.items()}
         self.style_layers = {resolve_layer(n, arch): w for n, w in c.style_layers.items()}
+        for kind, given, resolved in (("content_layers", c.content_layers, self.content_layers),
+                                      ("style_layers", c.style_layers, self.style_layers)):
+            if len(resolved) < len(given):  # e.g. relu4_2 and its Keras alias block4_conv2
+                raise ConfigError(f"{kind}: {', '.join(given)} names the same layer twice")
         layers = list(self.content_layers) + list(self.style_layers)
         self.min_side = min_input_size(arch, layers)
         self.extractor = VGGFeatures(weights, layers, c.pooling).to(self.device)
@@ -208,15 +212,16 @@ class Stylizer:
                 opt.load_state_dict(_to_device(resume.optimizer, dev))
             good = x.detach().clone()
             retries = 0
+            note = ""  # a retry's note rides on the next emitted event
             while k < c.iterations and not interrupted:
                 values = self._step(opt, x)
-                note = ""
                 if not all(math.isfinite(v) for v in values.values()) or not torch.isfinite(x).all():
                     # Restore the last good iterate and retry with half the step size.
                     retries += 1
                     if retries > MAX_RETRIES:
-                        raise FloatingPointError(
-                            f"loss is not finite at step {step + 1} even after {MAX_RETRIES} smaller steps"
+                        raise NumericalError(
+                            f"loss is not finite at step {step + 1} even after {MAX_RETRIES} smaller steps; "
+                            "try a smaller --lr or smaller loss weights"
                         )
                     lr /= 2
                     with torch.no_grad():
@@ -237,6 +242,7 @@ class Stylizer:
                 if callback is not None:
                     callback(Iterate(step, total_steps, si, len(sizes), k, size, values,
                                      time.perf_counter() - t0, x, note, snapshot))
+                note = ""
                 interrupted = self._stop
             if interrupted:
                 break

@@ -30,7 +30,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...] | None = None) -> Path:
     """Fail early (before a long run) if ``path`` cannot be written; returns it as a Path.
 
-    Checks: not a directory, parent directory exists and is writable, suffix known.
+    Checks: not a directory, parent directory exists and is writable (a file can be created), suffix known.
     """
     p = Path(path)
     if p.is_dir():
@@ -45,4 +45,9 @@ def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...] | None 
         raise ImageError(f"output directory {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK):
         raise ImageError(f"output directory {str(parent)!r} is not writable")
+    try:  # os.access says yes to root on read-only mounts and special file systems: really try
+        with tempfile.TemporaryFile(dir=parent, prefix=".restyle-probe-"):
+            pass
+    except OSError as e:
+        raise ImageError(f"output directory {str(parent)!r} is not writable ({e.strerror or e})") from None
     return p
