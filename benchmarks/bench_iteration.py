@@ -51,10 +51,8 @@ def main() -> None:
         for _ in range(args.repeats):
             if stylizer.device.type == "cuda":
                 torch.cuda.synchronize()
-            t = time.perf_counter()
             result = stylizer.run(content, style)
             per_iter.append(result.timings["optimize_s"] / result.timings["steps"])
-            del t
         results.append({
             "size": [size, size * 3 // 4], "s_per_iter_median": statistics.median(per_iter),
             "s_per_iter_all": per_iter, "peak_rss_mb": peak_rss_mb(),

@@ -81,7 +81,9 @@ def test_figures_one_sheet(tmp_path: Path, pair, tiny_weights_file: Path) -> Non
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "figures" / "tv_weight" / "results.json").read_text())
     assert doc["axes"][0]["labels"] == ["1e-4", "1e-2", "1", "100"]
-    assert (doc["base"]["preset"], doc["base"]["style_weight"], doc["base"]["normalize"]) == ("ryanwu", 100.0, "keras")
+    # --seed-balance (default): style weight x (40*32 px) / (720 * int(720/32*40) px of the seed's image)
+    assert (doc["base"]["preset"], doc["base"]["normalize"]) == ("ryanwu", "keras")
+    assert doc["base"]["style_weight"] == pytest.approx(100 * 40 * 32 / (720 * 900))
     assert (tmp_path / "figures" / "tv_weight" / "sheet.png").is_file()
     assert not (tmp_path / "figures" / "style_weight").exists()
     result = runner.invoke(app, ["figures", "--only", "tv-weight", "-o", str(tmp_path)])

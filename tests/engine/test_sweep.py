@@ -14,7 +14,7 @@ from helpers import make_image
 from restyle.config import RunConfig
 from restyle.engine.inputs import fit_pixels, fixed_size, fixed_size_inputs, mean_pixel, noise_image
 from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, font, layout_sheet, render_sheet, wrap
-from restyle.engine.sweep import SweepEvent, make_axis, parse_vary, plan, sweep
+from restyle.engine.sweep import SweepEvent, make_axis, parse_vary, plan, seed_balance, sweep
 from restyle.errors import ConfigError
 from restyle.features.convert import VGGWeights
 from restyle.features.preprocessing import CAFFE, TORCHVISION
@@ -299,3 +299,10 @@ def test_render_sheet_size_and_labels_fit() -> None:
     assert caption.replace("\u00a0", " ") == "content 1.23e+03 · style 0.5 · tv 7 · 12 s"
     for line in wrap(caption, fnt, 100, 2):
         assert not line.startswith("·") and "s" != line.strip()  # never breaks inside a term
+
+
+def test_seed_balance_matches_the_seeds_pixel_count() -> None:
+    tubingen = Path(__file__).parents[2] / "examples" / "tubingen.jpg"  # 1024 x 768
+    config = RunConfig().replace(preset="ryanwu", size=192)
+    assert seed_balance(config, str(tubingen)) == pytest.approx(192 * 144 / (960 * 720))
+    assert seed_balance(RunConfig().replace(preset="ryanwu"), str(tubingen)) == pytest.approx(1.0)  # x720 itself

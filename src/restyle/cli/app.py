@@ -96,6 +96,8 @@ def run_command(
     else:
         contents, styles = list(inputs[:-1]), [inputs[-1]]
     jobs = plan_jobs(contents, styles, output, config)
+    if config.weights is None:  # download/extract now, with a progress bar, rather than silently inside the run
+        prepare_weights(config.model, only_if_missing=True)
     batch = len(jobs) > 1 or is_batch([*contents, *styles], output)
     execute_jobs(jobs, config, batch=batch, quiet=quiet, json_path=json_path, skip_finished=batch and not overwrite)
 
@@ -209,13 +211,21 @@ def weights_list() -> None:
 @handle_errors
 def weights_prepare(name: str = typer.Argument("vgg16", help="Registry name (see `restyle weights list`).")) -> None:
     """Extract, download and/or convert weights now, so later runs start at once and offline."""
+    prepare_weights(name)
+
+
+def prepare_weights(model: str, only_if_missing: bool = False) -> None:
+    """Prepare registry model ``model`` (``auto`` allowed) with a download progress bar on stderr."""
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     from restyle.features import weights as reg
 
-    reg.get_entry(name)
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err) as bar:
-        task = bar.add_task(f"preparing {name}", total=None)
+    name = reg.resolve_model(model)
+    if only_if_missing and reg.is_cached(name):
+        return
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err,
+                  transient=only_if_missing) as bar:
+        task = bar.add_task(f"preparing {name} (once)", total=None)
         path = reg.prepare(name, progress=lambda done, total: bar.update(task, completed=done, total=total))
     err.print(f"{name} ready: {path} ({reg.verify_cached(name)})", highlight=False)
 

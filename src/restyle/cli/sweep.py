@@ -21,7 +21,7 @@ from restyle.config import RunConfig
 
 #: Default settings of ``restyle figures`` (each sheet takes a few minutes on two CPU cores).
 FIGURE_SIZE = 192
-FIGURE_ITERATIONS = 100
+FIGURE_ITERATIONS = 300
 
 
 def _fmt_eta(seconds: float | None) -> str:
@@ -189,15 +189,22 @@ def figures_command(
     only: Optional[list[str]] = typer.Option(  # noqa: UP045, B008
         None, "--only", help="Make only these figures: content_layer, style_weight, tv_weight."),
     cell_size: int = typer.Option(256, "--cell-size", min=32, max=1024, help="Width of each image on the sheet."),
+    balance: bool = typer.Option(
+        True, "--seed-balance/--raw-weights",
+        help="Scale the style weight by (pixels / pixels of the seed's 720-px-high images) so that the terms weigh "
+             "as in the seed's figures (its content and TV sums grow with the image size, its style term does not)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Reproduce seed 004's (ryanwu's) three comparison figures -- content layer, style weight, TV weight.
 
     Each is a sweep over the ryanwu preset (any run flag overrides it; defaults --size 192
-    --iterations 100) written to OUTPUT/figures/NAME/ with its contact sheet as sheet.png.
+    --iterations 300) written to OUTPUT/figures/NAME/ with its contact sheet as sheet.png.
+    Weights are in the seed's units; see --seed-balance.
     """
-    from restyle.engine.sweep import FIGURES
+    import dataclasses
+
+    from restyle.engine.sweep import FIGURES, Axis, make_axis, seed_balance
     from restyle.errors import ConfigError, suggest
 
     names = [f.name for f in FIGURES]
@@ -206,6 +213,8 @@ def figures_command(
             raise ConfigError(f"unknown figure {n!r}{suggest(n, names)}; known: {', '.join(names)}")
     settings = {"preset": "ryanwu", "size": FIGURE_SIZE, "iterations": FIGURE_ITERATIONS, **(overrides or {})}
     base = build_config(settings)
+    factor = seed_balance(base, content) if balance else 1.0
+    scaled = dataclasses.replace(base, style_weight=base.style_weight * factor)
     for fig in FIGURES:
         if only and fig.name not in only:
             continue
@@ -213,5 +222,9 @@ def figures_command(
         err.print(f"[bold]{fig.name}[/]: {fig.caption} -> {out}", highlight=False, soft_wrap=True)
         title = (f"{fig.caption} · preset {base.preset} · {base.weights or base.model} · {base.size} px · "
                  f"{base.optimizer} {base.iterations} it")
-        run_sweep(content, style, base, [(fig.field, list(fig.values))], str(out), quiet=quiet,
-                  cell_size=cell_size, title=title)
+        axis = make_axis(fig.field, list(fig.values))
+        if balance:
+            title += f" · style x{factor:.3g} (seed's 720-px balance)"
+            if fig.field == "style_weight":  # labels in the seed's units, values scaled
+                axis = Axis(axis.field, tuple(v * factor for v in axis.values), axis.labels)
+        run_sweep(content, style, scaled, [axis], str(out), quiet=quiet, cell_size=cell_size, title=title)

@@ -6,6 +6,7 @@ import copy
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,23 +300,22 @@ def stylize(content: ImageLike, style: ImageLike | list[ImageLike], config: RunC
     return Stylizer(config).run(content, style, callback).image()
 
 
-def _to_cpu(obj: Any) -> Any:
-    """Recursively move tensors in a (state-dict-like) structure to the CPU."""
+def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """Apply ``fn`` to every tensor in a nested dict/list/tuple (e.g. an optimiser state_dict)."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
+        return fn(obj)
     if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
+        return {k: _map_tensors(v, fn) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return type(obj)(_to_cpu(v) for v in obj)
+        return type(obj)(_map_tensors(v, fn) for v in obj)
     return obj
+
+
+def _to_cpu(obj: Any) -> Any:
+    """Detached CPU copies of the tensors in ``obj`` (for checkpoints)."""
+    return _map_tensors(obj, lambda t: t.detach().cpu())
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
-    """Inverse of :func:`_to_cpu` for a target device (optimizer.load_state_dict keeps devices as given)."""
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_to_device(v, device) for v in obj)
-    return obj
+    """Inverse of :func:`_to_cpu` for ``device``."""
+    return _map_tensors(obj, lambda t: t.to(device))

@@ -361,6 +361,9 @@ def sweep(
         cell_size: width of each result on the contact sheet, in pixels.
         title: first line of the sheet (default: a summary of the base settings).
 
+    A preset's model (``vgg19-caffe``) is loaded as given; build ``base`` with
+    :func:`restyle.presets.configure` to get the CLI's fallback to VGG16 when it is not cached.
+
     Raises:
         ConfigError: a bad axis or a cell whose settings do not validate (before anything runs).
     """
@@ -374,7 +377,10 @@ def sweep(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ImageError(f"sweep output {str(out)!r} is a file; give a folder")
-    (out / "cells").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ImageError(f"cannot create the sweep folder {str(out)!r}: {e.strerror or e}") from None
     inputs = _digest_input(content) + _digest_input(style)
 
     loaded: dict[str, tuple[VGGWeights, str]] = {}
@@ -557,3 +563,26 @@ FIGURES: tuple[Figure, ...] = (
            "Comparison between different total variation weighting"),
 )
 
+
+
+#: Height of ryanwu's results (``nrows = 720``), at which its figures were made.
+SEED_HEIGHT = 720
+
+
+def seed_balance(config: RunConfig, content: Any, reference_height: int = SEED_HEIGHT) -> float:
+    """Factor for the style weight that gives a ``config`` run the balance of terms of a run at the seed's size.
+
+    ryanwu's (Keras-example) content and TV terms are sums over the image, so they grow with its
+    pixel count, while its style term (divided by the squared pixel count) does not. At 192 px
+    instead of 720 px high the content and TV terms are ~25 times weaker against the style term,
+    and since Adam is invariant to the scale of the whole objective, every style weight then
+    gives the same picture. Multiplying the style weight by ``pixels / seed pixels`` restores
+    the seed's balance exactly.
+    """
+    from restyle.engine.pyramid import fit_size
+
+    run_config, data, _ = load_run_inputs(config, content, content)
+    w, h = fit_size(data.pixels.shape[2], data.pixels.shape[1], run_config.size)
+    ow, oh = data.original_size
+    seed_pixels = reference_height * int(reference_height / oh * ow)  # ncols = int(nrows / H * W)
+    return w * h / seed_pixels
