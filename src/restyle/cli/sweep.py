@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from restyle.cli.app import app, build_config, err, handle_errors
+from restyle.cli.app import app, build_config, err, handle_errors, prepare_weights
 from restyle.cli.options import with_config_options
 from restyle.cli.progress import format_losses
 from restyle.config import RunConfig
@@ -136,6 +136,8 @@ def sweep_command(
 
     axes = [parse_vary(v) for v in vary]
     base = build_config(overrides or {})
+    if base.weights is None:  # extract/download once, with a progress bar, before the first cell
+        prepare_weights(base.model, only_if_missing=True)
     run_sweep(content, style, base, axes, output, quiet=quiet, cell_size=cell_size)
 
 
@@ -213,6 +215,8 @@ def figures_command(
             raise ConfigError(f"unknown figure {n!r}{suggest(n, names)}; known: {', '.join(names)}")
     settings = {"preset": "ryanwu", "size": FIGURE_SIZE, "iterations": FIGURE_ITERATIONS, **(overrides or {})}
     base = build_config(settings)
+    if base.weights is None:
+        prepare_weights(base.model, only_if_missing=True)
     factor = seed_balance(base, content) if balance else 1.0
     scaled = dataclasses.replace(base, style_weight=base.style_weight * factor)
     for fig in FIGURES:

@@ -16,6 +16,7 @@ from PIL import Image
 from restyle.config import RunConfig, parse_colour, parse_init
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
+from restyle.engine.inputs import load_run_inputs, noise_image
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
 from restyle.errors import ConfigError, NumericalError
@@ -151,18 +152,18 @@ class Stylizer:
         else:
             if content is None or style is None:
                 raise ConfigError("content and style images are required")
-            content_data = load_input(content, max_side=c.size, config=c)
-            style_pixels = [load_input(s, max_side=round(c.size * c.style_scale), config=c).pixels for s in
-                            (style if isinstance(style, list) else [style])]
+            _, content_data, style_data = load_run_inputs(c, content, style)  # applies --image-size
+            style_pixels = [d.pixels for d in style_data]
         cw, ch = content_data.pixels.shape[2], content_data.pixels.shape[1]
-        final = fit_size(cw, ch, c.size)
+        longest = max(cw, ch) if c.image_size else c.size  # a fixed --image-size replaces --size
+        final = fit_size(cw, ch, longest)
         if min(final) < self.min_side:
             raise ConfigError(
-                f"size {c.size} makes the image {final[0]}x{final[1]} px; the layers in use need at least "
+                f"size {longest} makes the image {final[0]}x{final[1]} px; the layers in use need at least "
                 f"{self.min_side} px on the shorter side"
             )
         aspect = min(final) / max(final)
-        sizes = scale_sizes(c.size, c.scales, min_size=max(64, math.ceil(self.min_side / aspect)))
+        sizes = scale_sizes(longest, c.scales, min_size=max(64, math.ceil(self.min_side / aspect)))
         dev = self.device
         content_px = content_data.pixels[None].to(dev)
         style_px = [s[None].to(dev) for s in style_pixels]
@@ -281,7 +282,7 @@ class Stylizer:
     def _init(self, kind: str, arg: Any, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if kind == "content":
             return content.clone()
-        noise = torch.rand(content.shape, generator=gen).to(content.device)
+        noise = noise_image(self.config.noise, content, gen, self.weights.preprocessing)
         if kind == "noise":
             return noise
         if kind == "mix":
