@@ -303,3 +303,20 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 def _non_negative(name: str, value: float) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
         raise ConfigError(f"{name} must be a finite number ≥ 0, got {value}")
+
+
+def image_settings(config: RunConfig | dict[str, Any]) -> dict[str, Any]:  # TEMP until the config branch lands
+    """The settings that change the result image (resume and skip compare these)."""
+    d = config.to_dict() if isinstance(config, RunConfig) else config
+    return {k: v for k, v in d.items() if k not in ("save_every", "checkpoint_every", "device")}
+
+
+def sweepable_fields() -> list[str]:  # TEMP until the config branch lands
+    """Fields a sweep may vary."""
+    return [n for n in field_names() if n not in ("preset", "save_every", "checkpoint_every", "device")]
+
+
+def configure(overrides: dict[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:  # TEMP
+    from restyle.presets import configure as _configure
+
+    return _configure(overrides, base)

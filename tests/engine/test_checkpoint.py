@@ -12,15 +12,15 @@ import torch
 from helpers import make_image
 from restyle import RunConfig, Stylizer
 from restyle.engine.checkpoint import load_checkpoint, save_checkpoint
+from restyle.engine.executor import run_job
+from restyle.engine.inputs import fingerprint, load_run_inputs
 from restyle.engine.job import (
+    checkpoint_fingerprint,
     checkpoint_path,
     config_from_checkpoint,
     find_resumable,
-    fingerprint,
-    inputs_fingerprint,
     is_finished,
     partial_path,
-    run_job,
 )
 from restyle.engine.signals import Aborted, GracefulStop
 from restyle.errors import RestyleError
@@ -122,14 +122,11 @@ def test_fingerprints():
 
 
 def test_checkpoint_fingerprint_matches_the_files(tiny_weights, pair, tmp_path):
-    from restyle.engine.inputs import load_run_inputs
-    from restyle.engine.job import checkpoint_fingerprint
-
     content, style = pair
     st = make(tiny_weights)
     stopped = run_job(st, tmp_path / "o.png", content=content, style=style, callback=lambda e: st.request_stop())
-    _, c, s = load_run_inputs(st.config, content, style)
-    assert checkpoint_fingerprint(load_checkpoint(stopped.checkpoint)) == inputs_fingerprint(c, s)
+    inputs = load_run_inputs(st.config, content, style)
+    assert checkpoint_fingerprint(load_checkpoint(stopped.checkpoint)) == inputs.fingerprint()
 
 
 @pytest.mark.parametrize("preset", [None, "cs20"])

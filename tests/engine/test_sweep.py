@@ -14,7 +14,9 @@ from helpers import make_image
 from restyle.config import RunConfig
 from restyle.engine.inputs import fit_pixels, fixed_size, fixed_size_inputs, mean_pixel, noise_image
 from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, font, layout_sheet, render_sheet, wrap
-from restyle.engine.sweep import SweepEvent, make_axis, parse_vary, plan, seed_balance, sweep
+from restyle.engine.events import JobFinished, JobSkipped, JobStarted, JobStep
+from restyle.engine.executor import LocalExecutor
+from restyle.engine.sweep import CellDone, make_axis, parse_vary, plan, seed_balance, sweep
 from restyle.errors import ConfigError
 from restyle.features.convert import VGGWeights
 from restyle.features.preprocessing import CAFFE, TORCHVISION
@@ -89,13 +91,15 @@ def test_sweeping_size_replaces_a_preset_image_size() -> None:
 
 # ------------------------------------------------------------------------------------------ runs
 def test_sweep_2d_outputs_and_shared_targets(tmp_path: Path, images, tiny_weights: VGGWeights) -> None:
-    events: list[SweepEvent] = []
+    events: list[object] = []
     result = sweep(*images, BASE, [("style_weight", ["1", "10"]), ("tv_weight", [0.0, 1.0])], tmp_path,
                    events.append, weights=tiny_weights)
-    kinds = [e.kind for e in events if e.kind != "step"]
-    assert kinds == ["start", "done"] * 4
-    steps = [e for e in events if e.kind == "step"]
-    assert len(steps) == 4 * 2 and steps[0].iterate is not None and steps[-1].done == 3
+    kinds = [type(e) for e in events if not isinstance(e, JobStep)]
+    assert kinds == [JobStarted, JobFinished, CellDone] * 4
+    assert [e.done for e in events if isinstance(e, CellDone)] == [1, 2, 3, 4]
+    steps = [e for e in events if isinstance(e, JobStep)]
+    assert len(steps) == 4 * 2 and steps[0].iterate is not None and steps[-1].index == 3
+    assert [e.job.tag.name for e in steps[::2]] == [c.cell.name for c in result.records]
     # every cell image, a sheet, JSON and CSV
     for rec in result.records:
         assert (tmp_path / rec.image).is_file() and (tmp_path / "cells" / f"{rec.cell.name}.json").is_file()
@@ -140,8 +144,8 @@ class Stop(Exception):
 def test_resume_after_interruption_runs_only_missing_cells(tmp_path: Path, images, tiny_weights) -> None:
     axes = [("style_weight", ["1", "2", "3"])]
 
-    def die_after_two(event: SweepEvent) -> None:
-        if event.kind == "done" and event.done == 2:
+    def die_after_two(event: object) -> None:
+        if isinstance(event, CellDone) and event.done == 2:
             raise Stop
 
     with pytest.raises(Stop):
@@ -151,11 +155,11 @@ def test_resume_after_interruption_runs_only_missing_cells(tmp_path: Path, image
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "cells").iterdir()}
     assert not (tmp_path / "results.json").exists()
 
-    events: list[SweepEvent] = []
+    events: list[object] = []
     result = sweep(*images, BASE, axes, tmp_path, events.append, weights=tiny_weights)
-    assert [(e.kind, e.cell.name) for e in events if e.kind != "step"] == [
-        ("skip", "c0_style_weight-1"), ("skip", "c1_style_weight-2"), ("start", "c2_style_weight-3"),
-        ("done", "c2_style_weight-3")]
+    assert [(type(e), e.job.tag.name) for e in events if isinstance(e, JobSkipped | JobStarted | CellDone)] == [
+        (JobSkipped, "c0_style_weight-1"), (CellDone, "c0_style_weight-1"), (JobSkipped, "c1_style_weight-2"),
+        (CellDone, "c1_style_weight-2"), (JobStarted, "c2_style_weight-3"), (CellDone, "c2_style_weight-3")]
     assert [r.resumed for r in result.records] == [True, True, False]
     assert (result.timings["cells_run"], result.timings["cells_resumed"]) == (1, 2)
     assert all(p.stat().st_mtime_ns == m for p, m in mtimes.items())  # finished cells untouched
@@ -170,20 +174,32 @@ def test_resume_after_interruption_runs_only_missing_cells(tmp_path: Path, image
     assert result.timings["cells_run"] == 3
 
 
-def test_a_run_stopped_early_is_not_recorded(tmp_path: Path, images, tiny_weights, monkeypatch) -> None:
-    from restyle.engine import stylize
+def test_a_cell_stopped_early_is_not_recorded_and_resumes(tmp_path: Path, images, tiny_weights) -> None:
+    base = BASE.replace(iterations=4)
+    executor = LocalExecutor(base, weights=tiny_weights)
 
-    original = stylize.Stylizer.run
+    def stop_in_cell_two(event: object) -> None:  # as a signal handler does
+        if isinstance(event, JobStep) and event.index == 1 and event.iterate.step == 2:
+            executor.request_stop()
 
-    def stopped(self, *args, **kwargs):  # as when a signal handler calls request_stop()
-        result = original(self, *args, **kwargs)
-        result.interrupted = self.config.style_weight == 2.0
-        return result
+    axes = [("style_weight", ["1", "2"])]
+    result = sweep(*images, base, axes, tmp_path, stop_in_cell_two, executor=executor)
+    assert result.interrupted is not None and result.sheet is None and not (tmp_path / "sheet.png").exists()
+    cells = tmp_path / "cells"
+    assert sorted(p.name for p in cells.glob("*.json")) == ["c0_style_weight-1.json"]
+    assert (cells / "c1_style_weight-2.partial.png").is_file() and (cells / "c1_style_weight-2.ckpt").is_file()
+    assert not (cells / "c1_style_weight-2.png").exists()
 
-    monkeypatch.setattr(stylize.Stylizer, "run", stopped)
-    with pytest.raises(KeyboardInterrupt):
-        sweep(*images, BASE, [("style_weight", ["1", "2"])], tmp_path, weights=tiny_weights)
-    assert sorted(p.name for p in (tmp_path / "cells").glob("*.json")) == ["c0_style_weight-1.json"]
+    events: list[object] = []
+    result = sweep(*images, base, axes, tmp_path, events.append, weights=tiny_weights)
+    [started] = [e for e in events if isinstance(e, JobStarted)]
+    assert started.job.tag.name == "c1_style_weight-2" and started.resumed_from == 2  # continued mid-cell
+    assert result.sheet is not None and [r.resumed for r in result.records] == [True, False]
+    assert sorted(p.name for p in cells.iterdir()) == [
+        "c0_style_weight-1.json", "c0_style_weight-1.png", "c1_style_weight-2.json", "c1_style_weight-2.png"]
+    alone = sweep(*images, base, axes[:1] and [("style_weight", ["2"])], tmp_path / "fresh", weights=tiny_weights)
+    assert torch.equal(read_image(cells / "c1_style_weight-2.png").pixels,
+                       read_image(tmp_path / "fresh" / alone.records[0].image).pixels)
 
 
 def test_a_half_written_cell_is_redone(tmp_path: Path, images, tiny_weights) -> None:

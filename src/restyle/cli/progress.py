@@ -1,8 +1,8 @@
-"""Rich progress display for runs: step, scale, loss terms and ETA."""
+"""Rich progress displays fed by the engine's events: a run's steps, a batch of jobs, a sweep's cells."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
 
 from rich.console import Console
 from rich.progress import (
@@ -14,15 +14,32 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from restyle.engine.events import Iterate
-
-if TYPE_CHECKING:
-    from restyle.engine.batch import BatchEvent
+from restyle.cli.common import say
+from restyle.engine.events import (
+    Iterate,
+    JobFailed,
+    JobFinished,
+    JobInterrupted,
+    JobSkipped,
+    JobStarted,
+    JobStep,
+    ModelLoaded,
+)
+from restyle.engine.sweep import Cell, CellDone
 
 
 def format_losses(losses: dict[str, float]) -> str:
     """``content 1.2e+00  style 3.4e-01 ...`` for a loss dict."""
     return "  ".join(f"{k} {v:.3g}" for k, v in losses.items())
+
+
+def format_eta(seconds: float | None) -> str:
+    """``eta 1:05`` (or ``eta -:--`` when unknown)."""
+    if seconds is None:
+        return "eta -:--"
+    m, s = divmod(int(seconds + 0.5), 60)
+    h, m = divmod(m, 60)
+    return f"eta {h}:{m:02d}:{s:02d}" if h else f"eta {m}:{s:02d}"
 
 
 class RunProgress:
@@ -67,7 +84,7 @@ class RunProgress:
 
 
 class JobsDisplay:
-    """Shows :class:`~restyle.engine.batch.BatchEvent` s: one progress bar per job, a line per skip/failure.
+    """Shows an executor's job events: one progress bar per job, a line per skip/failure.
 
     ``batch=False`` (a single run) prints no job headers and leaves failures to the caller, so a bad
     input prints nothing but the caller's one error line. The model line is held back until the first
@@ -92,38 +109,92 @@ class JobsDisplay:
             self.bar.stop()
             self.bar = None
 
-    def _say(self, text: str) -> None:
-        self.console.print(text, highlight=False, soft_wrap=True)
+    def on_event(self, event: object) -> None:
+        """Update the display from one job event."""
+        match event:
+            case ModelLoaded(description=description):
+                self.pending_model = description
+            case JobStarted(job=job, index=index, total=total, resumed_from=step, checkpoint=source):
+                self._end_bar()
+                if self.batch:
+                    say(self.console, f"[bold][{index + 1}/{total}] {job.label}[/] → {job.output}")
+                if step is not None:
+                    say(self.console, f"resuming {source} from step {step}")
+                self.bar = RunProgress(self.console, "stylising", enabled=self.enabled)
+            case JobStep(iterate=iterate) if iterate is not None:
+                if self.pending_model:
+                    say(self.console, self.pending_model)
+                    self.pending_model = None
+                if self.bar is not None:
+                    self.bar.callback(iterate)
+            case JobFinished(result=done) if done is not None and done.result is not None:
+                self._end_bar()
+                r = done.result
+                say(self.console, f"wrote {done.output} ({r.pixels.shape[2]}x{r.pixels.shape[1]}) in "
+                                  f"{r.timings['total_s']:.1f} s; {format_losses(r.losses)}")
+            case JobSkipped(job=job, index=index, total=total):
+                say(self.console, f"[{index + 1}/{total}] {job.label}: already finished, skipped")
+            case JobFailed(job=job, index=index, total=total, error=error):
+                self._end_bar()
+                if self.batch:
+                    say(self.console, f"[red][{index + 1}/{total}] {job.label}: failed:[/] {error}")
+            case JobInterrupted():
+                self._end_bar()
 
-    def on_event(self, event: BatchEvent) -> None:
-        """Update the display from one batch event."""
-        job = event.job
-        head = f"[{event.index + 1}/{event.total}] {job.label}" if job is not None else ""
-        if event.kind == "load":
-            self.pending_model = event.message
-        elif event.kind in ("start", "resume"):
-            self._end_bar()
-            if self.batch:
-                self._say(f"[bold]{head}[/] → {job.output if job else ''}")
-            if event.kind == "resume":
-                self._say(f"resuming {event.message}")
-            self.bar = RunProgress(self.console, "stylising", enabled=self.enabled)
-        elif event.kind == "step" and event.iterate is not None:
-            if self.pending_model:
-                self._say(self.pending_model)
-                self.pending_model = None
-            if self.bar is not None:
-                self.bar.callback(event.iterate)
-        elif event.kind == "done" and event.outcome is not None:
-            self._end_bar()
-            r = event.outcome.result
-            self._say(f"wrote {event.outcome.output} ({r.pixels.shape[2]}x{r.pixels.shape[1]}) in "
-                      f"{r.timings['total_s']:.1f} s; {format_losses(r.losses)}")
-        elif event.kind == "skip":
-            self._say(f"{head}: already finished, skipped")
-        elif event.kind == "fail":
-            self._end_bar()
-            if self.batch:
-                self._say(f"[red]{head}: failed:[/] {event.message}")
-        elif event.kind == "interrupted":
-            self._end_bar()
+
+class SweepProgress:
+    """Rich display of a sweep: cells done/total with ETA, and the running cell's steps and losses."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"), console=console, disable=not enabled,
+        )
+        self.cells = self.progress.add_task("cells", total=None, info="")
+        self.steps = self.progress.add_task("cell", total=None, info="")
+        self.run_start: float | None = None
+        self.done = 0  # cells finished (run or found)
+        self.finished_runs = 0  # cells computed in this call
+        self.current = 0.0  # fraction of the running cell done
+        self.to_run: int | None = None
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _eta(self) -> str:
+        ran = self.finished_runs + self.current
+        if self.run_start is None or ran <= 0 or self.to_run is None:
+            return format_eta(None)
+        return format_eta((time.perf_counter() - self.run_start) / ran * (self.to_run - ran))
+
+    def callback(self, event: object) -> None:
+        """Update the display from one job or :class:`~restyle.engine.sweep.CellDone` event."""
+        match event:
+            case JobStarted(job=job, total=total):
+                cell: Cell = job.tag
+                if self.run_start is None:
+                    self.run_start = time.perf_counter()
+                    self.to_run = total - self.done
+                self.progress.update(self.steps, description=_label(cell), total=None, completed=0, info="loading")
+            case JobStep(total=total, iterate=it) if it is not None:
+                self.current = it.step / it.total_steps
+                self.progress.update(self.cells, total=total, completed=self.done + self.current, info=self._eta())
+                self.progress.update(self.steps, total=it.total_steps, completed=it.step,
+                                     info=format_losses(it.losses))
+            case CellDone(total=total, record=rec, done=done) if rec is not None:
+                self.done = done
+                if rec.resumed:
+                    say(self.console, f"[dim]already done: {_label(rec.cell)}[/]")
+                else:
+                    self.finished_runs, self.current = self.finished_runs + 1, 0.0
+                    say(self.console, f"done {_label(rec.cell)}: {format_losses(rec.losses)} ({rec.time_s:.1f} s)")
+                self.progress.update(self.cells, total=total, completed=done, info=self._eta())
+
+
+def _label(cell: Cell) -> str:
+    return ", ".join(f"{k}={v}" for k, v in cell.labels.items())

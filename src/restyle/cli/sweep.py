@@ -1,106 +1,51 @@
 """``restyle sweep``, ``restyle presets`` and ``restyle figures``: thin commands over the library.
 
-Importing this module registers the commands on :data:`restyle.cli.app.app`.
+:mod:`restyle.cli.app` registers them on the ``restyle`` app.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from restyle.cli.app import app, build_config, err, handle_errors, prepare_weights
+from restyle.cli.common import build_config, err, handle_errors, prepare_for, say
 from restyle.cli.options import with_config_options
-from restyle.cli.progress import format_losses
+from restyle.cli.progress import SweepProgress
 from restyle.config import RunConfig
+from restyle.engine.signals import Aborted, GracefulStop
+from restyle.engine.sweep import FIGURES, Axis, SweepResult, make_axis, parse_vary, seed_balance, sweep
+from restyle.errors import ConfigError, suggest
+from restyle.presets import PRESETS, describe, format_value, get_preset, markdown
 
 #: Default settings of ``restyle figures`` (each sheet takes a few minutes on two CPU cores).
 FIGURE_SIZE = 192
 FIGURE_ITERATIONS = 300
 
 
-def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "eta -:--"
-    m, s = divmod(int(seconds + 0.5), 60)
-    h, m = divmod(m, 60)
-    return f"eta {h}:{m:02d}:{s:02d}" if h else f"eta {m}:{s:02d}"
-
-
-class SweepProgress:
-    """Rich display of a sweep: cells done/total with ETA, and the running cell's steps and losses."""
-
-    def __init__(self, console: Console, enabled: bool = True) -> None:
-        self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"), console=console, disable=not enabled,
-        )
-        self.cells = self.progress.add_task("cells", total=None, info="")
-        self.steps = self.progress.add_task("cell", total=None, info="")
-        self.run_start: float | None = None
-        self.run_done = 0.0  # cells computed in this call, fractional while one runs
-        self.to_run = 0
-
-    def __enter__(self) -> SweepProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def _eta(self, remaining: float) -> float | None:
-        if self.run_start is None or self.run_done <= 0:
-            return None
-        return (time.perf_counter() - self.run_start) / self.run_done * remaining
-
-    def callback(self, event: Any) -> None:
-        """Update the display from one :class:`~restyle.engine.sweep.SweepEvent`."""
-        label = ", ".join(f"{k}={v}" for k, v in event.cell.labels.items())
-        if event.kind == "skip":
-            self.progress.update(self.cells, total=event.total, completed=event.done, info="")
-            self.console.print(f"[dim]already done: {label}[/]", highlight=False, soft_wrap=True)
-        elif event.kind == "start":
-            if self.run_start is None:
-                self.run_start = time.perf_counter()
-                self.to_run = event.total - event.done
-            self.progress.update(self.steps, description=label, total=None, completed=0, info="loading")
-        elif event.kind == "step":
-            it = event.iterate
-            frac = it.step / it.total_steps
-            ran = self.to_run - (event.total - event.done)
-            self.run_done = ran + frac
-            eta = self._eta(self.to_run - self.run_done)
-            self.progress.update(self.cells, total=event.total, completed=event.done + frac, info=_fmt_eta(eta))
-            self.progress.update(self.steps, total=it.total_steps, completed=it.step, info=format_losses(it.losses))
-        elif event.kind == "done":
-            rec = event.record
-            self.run_done = self.to_run - (event.total - event.done)
-            eta = self._eta(event.total - event.done)
-            self.progress.update(self.cells, total=event.total, completed=event.done, info=_fmt_eta(eta))
-            self.console.print(f"done {label}: {format_losses(rec.losses)} ({rec.time_s:.1f} s)", highlight=False,
-                               soft_wrap=True)
-
-
 def run_sweep(content: str, style: str, base: RunConfig, vary: list[Any], output: str, *, quiet: bool,
-              cell_size: int = 256, title: str | None = None) -> Any:
-    """Run one sweep with a progress display; on Ctrl-C say how to resume. Returns the SweepResult."""
-    from restyle.engine.sweep import sweep
+              cell_size: int = 256, title: str | None = None) -> SweepResult:
+    """Run one sweep with a progress display; on Ctrl-C/SIGTERM say how to resume. Returns the SweepResult.
 
+    The first signal saves the running cell's partial image and checkpoint (exit 130/143); a second aborts.
+    """
     console = Console(stderr=True, quiet=quiet)
     progress = SweepProgress(console, enabled=not quiet)
     try:
-        with progress:
-            result = sweep(content, style, base, vary, output, progress.callback, cell_size=cell_size, title=title)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: finished cells are kept in {output}; run the same command again to resume",
-                  soft_wrap=True)
-        raise typer.Exit(130) from None
+        with GracefulStop() as stop, progress:
+            result = sweep(content, style, base, vary, output, progress.callback, cell_size=cell_size, title=title,
+                           stop=stop)
+    except Aborted as e:
+        say(err, f"{e} (second signal): finished cells are kept in {output}; run the same command again to resume")
+        raise typer.Exit(e.exit_code) from None
+    if stop.requested:
+        say(err, f"interrupted by {stop.signal_name}: finished cells are kept in {output} (the running one as a "
+                 "checkpoint); run the same command again to resume")
+        raise typer.Exit(stop.exit_code)
     t = result.timings
     console.print(
         f"wrote {result.sheet}, results.json, results.csv and {len(result.records)} images to {output} "
@@ -114,7 +59,6 @@ def run_sweep(content: str, style: str, base: RunConfig, vary: list[Any], output
     return result
 
 
-@app.command("sweep")
 @with_config_options
 @handle_errors
 def sweep_command(
@@ -132,24 +76,18 @@ def sweep_command(
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Run CONTENT x STYLE once per value of --vary and write a labelled contact sheet, JSON and CSV."""
-    from restyle.engine.sweep import parse_vary
-
     axes = [parse_vary(v) for v in vary]
     base = build_config(overrides or {})
-    if base.weights is None:  # extract/download once, with a progress bar, before the first cell
-        prepare_weights(base.model, only_if_missing=True)
+    prepare_for(base)  # extract/download once, with a progress bar, before the first cell
     run_sweep(content, style, base, axes, output, quiet=quiet, cell_size=cell_size)
 
 
-@app.command("presets")
 @handle_errors
 def presets_command(
     name: Optional[str] = typer.Argument(None, help="Show every value of this preset with its source."),  # noqa: UP045
     as_markdown: bool = typer.Option(False, "--markdown", help="Print docs/presets.md (all presets, all sources)."),
 ) -> None:
     """List the presets (seed recipes), or show one in full: each value and where it comes from."""
-    from restyle.presets import PRESETS, describe, format_value, get_preset, markdown
-
     console = Console()
     if as_markdown:
         typer.echo(markdown(), nl=False)
@@ -181,7 +119,6 @@ def presets_command(
                   highlight=False, soft_wrap=True)
 
 
-@app.command("figures")
 @with_config_options
 @handle_errors
 def figures_command(
@@ -204,26 +141,20 @@ def figures_command(
     --iterations 300) written to OUTPUT/figures/NAME/ with its contact sheet as sheet.png.
     Weights are in the seed's units; see --seed-balance.
     """
-    import dataclasses
-
-    from restyle.engine.sweep import FIGURES, Axis, make_axis, seed_balance
-    from restyle.errors import ConfigError, suggest
-
     names = [f.name for f in FIGURES]
     for n in only or []:
         if n not in names:
             raise ConfigError(f"unknown figure {n!r}{suggest(n, names)}; known: {', '.join(names)}")
     settings = {"preset": "ryanwu", "size": FIGURE_SIZE, "iterations": FIGURE_ITERATIONS, **(overrides or {})}
     base = build_config(settings)
-    if base.weights is None:
-        prepare_weights(base.model, only_if_missing=True)
+    prepare_for(base)
     factor = seed_balance(base, content) if balance else 1.0
     scaled = dataclasses.replace(base, style_weight=base.style_weight * factor)
     for fig in FIGURES:
         if only and fig.name not in only:
             continue
         out = Path(output) / "figures" / fig.name
-        err.print(f"[bold]{fig.name}[/]: {fig.caption} -> {out}", highlight=False, soft_wrap=True)
+        say(err, f"[bold]{fig.name}[/]: {fig.caption} -> {out}")
         title = (f"{fig.caption} · preset {base.preset} · {base.weights or base.model} · {base.size} px · "
                  f"{base.optimizer} {base.iterations} it")
         axis = make_axis(fig.field, list(fig.values))

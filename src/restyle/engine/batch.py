@@ -15,37 +15,27 @@
 * Stopped by :class:`~restyle.engine.signals.GracefulStop`, the running pair saves its partial image and
   checkpoint and the batch ends; rerunning the same batch skips what is done and resumes that pair.
 * ``restyle resume`` is a batch of one :class:`Job` holding a checkpoint (:func:`plan_resume`).
+
+Planning is here; running is the executor's (:mod:`restyle.engine.executor`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from restyle.config import RunConfig
-from restyle.engine.checkpoint import Checkpoint, load_checkpoint
-from restyle.engine.events import Iterate
-from restyle.engine.job import (
-    JobOutcome,
-    check_output,
-    checkpoint_fingerprint,
-    checkpoint_path,
-    config_from_checkpoint,
-    default_resume_output,
-    find_resumable,
-    inputs_fingerprint,
-    is_finished,
-    run_job,
-)
+from restyle.engine.checkpoint import load_checkpoint
+from restyle.engine.events import Listener
+from restyle.engine.executor import BatchReport, Executor, LocalExecutor
+from restyle.engine.job import Job, check_output, config_from_checkpoint, default_resume_output
 from restyle.engine.signals import GracefulStop
-from restyle.errors import ConfigError, ImageError, RestyleError
+from restyle.errors import ConfigError, ImageError
+from restyle.features.convert import VGGWeights
 
-if TYPE_CHECKING:
-    from restyle.engine.stylize import Stylizer
-    from restyle.features.convert import VGGWeights
+__all__ = ["BATCH_SUFFIX", "IMAGE_SUFFIXES", "expand_images", "is_batch", "output_name", "plan_jobs", "plan_resume",
+           "run_batch"]
 
 #: File suffixes taken from a folder (any readable format works when a file is named explicitly).
 IMAGE_SUFFIXES = (
@@ -91,25 +81,6 @@ def output_name(content: Path, style: Path) -> str:
     return f"{content.stem}__{style.stem}{BATCH_SUFFIX}"
 
 
-@dataclass
-class Job:
-    """One pair to compute (or one checkpoint to continue) and where its result goes."""
-
-    output: Path
-    content: Path | None = None
-    style: Path | None = None
-    checkpoint: Checkpoint | None = None  #: set by :func:`plan_resume`
-    checkpoint_file: Path | None = None
-
-    @property
-    def label(self) -> str:
-        """``photo.jpg × monet.png`` (or ``resume out.ckpt``), for messages."""
-        if self.checkpoint_file is not None:
-            return f"resume {self.checkpoint_file}"
-        assert self.content is not None and self.style is not None
-        return f"{self.content.name} × {self.style.name}"
-
-
 def is_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None) -> bool:
     """Whether a run names a folder (input, or an existing/``/``-terminated output) and so writes to a folder."""
     if output is not None and (Path(output).is_dir() or str(output).endswith(("/", os.sep))):
@@ -138,7 +109,7 @@ def plan_jobs(contents: Sequence[str | os.PathLike], styles: Sequence[str | os.P
         out = check_output(output or "out.png", config)
         if out.resolve() in {p.resolve() for p in pairs[0]}:
             raise ConfigError(f"output {str(out)!r} is one of the input images; choose another name")
-        return [Job(out, *pairs[0])]
+        return [Job(out, *pairs[0], config=config)]
     if output is None:
         raise ConfigError(f"{len(pairs)} content/style pairs: give an output folder with -o DIR")
     folder = Path(output)
@@ -160,7 +131,7 @@ def plan_jobs(contents: Sequence[str | os.PathLike], styles: Sequence[str | os.P
         if name in by_name:
             other = by_name[name]
             raise ConfigError(f"{other.label} and {c} × {s} would both be written to {name}; rename one")
-        job = Job(check_output(folder / name, config), c, s)
+        job = Job(check_output(folder / name, config), c, s, config)
         by_name[name] = job
         jobs.append(job)
     return jobs
@@ -178,208 +149,41 @@ def plan_resume(path: str | os.PathLike, output: str | os.PathLike | None = None
     return Job(check_output(out, config), checkpoint=checkpoint, checkpoint_file=Path(path))
 
 
-@dataclass
-class BatchEvent:
-    """Progress of a batch, for a display.
-
-    ``kind``: ``"load"`` (model loaded; ``message`` says which), ``"start"``, ``"resume"`` (``message``: which
-    checkpoint, from which step), ``"step"`` (``iterate`` set), ``"done"``, ``"skip"`` (already finished), ``"fail"``
-    (``message``: the error), ``"interrupted"``.
-    """
-
-    kind: str
-    index: int  #: 0-based index of the job
-    total: int  #: number of jobs
-    job: Job | None = None
-    message: str = ""
-    iterate: Iterate | None = None
-    outcome: JobOutcome | None = None
-
-
-@dataclass
-class JobReport:
-    """How one job ended: ``status`` is done, skipped, resumed-done, failed, interrupted or not run."""
-
-    job: Job
-    status: str
-    error: str = ""
-    outcome: JobOutcome | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able record (with the run's summary when it ran)."""
-        d: dict[str, Any] = {
-            "content": str(self.job.content) if self.job.content else None,
-            "style": str(self.job.style) if self.job.style else None,
-            "output": str(self.job.output), "status": self.status, "error": self.error or None,
-        }
-        if self.outcome is not None:
-            d["summary"] = self.outcome.result.summary()
-        return d
-
-
-@dataclass
-class BatchReport:
-    """Results of :func:`run_batch`, one :class:`JobReport` per job in order."""
-
-    reports: list[JobReport] = field(default_factory=list)
-    model: str = ""  #: which weights were used ("" if no pair needed the model)
-
-    def with_status(self, *status: str) -> list[JobReport]:
-        """The reports whose status is one of ``status``."""
-        return [r for r in self.reports if r.status in status]
-
-    @property
-    def failed(self) -> list[JobReport]:
-        """Jobs that raised a RestyleError."""
-        return self.with_status("failed")
-
-    @property
-    def interrupted(self) -> JobReport | None:
-        """The job that was stopped by a signal, if any."""
-        found = self.with_status("interrupted")
-        return found[0] if found else None
-
-    def counts(self) -> dict[str, int]:
-        """``{"done": 3, "skipped": 1, ...}`` for the statuses that occur."""
-        out: dict[str, int] = {}
-        for r in self.reports:
-            out[r.status] = out.get(r.status, 0) + 1
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able record of the whole batch."""
-        return {"model": self.model, "counts": self.counts(), "jobs": [r.to_dict() for r in self.reports]}
-
-
-class StylizerPool:
-    """Stylizers for the configs a batch needs, all sharing one loaded copy of each weights file."""
-
-    def __init__(self, weights: VGGWeights | None = None) -> None:
-        self._weights: dict[tuple[str, str | None], tuple[VGGWeights, str]] = {}
-        self._given = weights
-        self._stylizers: dict[str, Stylizer] = {}
-        self.loaded: list[str] = []  #: model descriptions, in load order
-
-    def get(self, config: RunConfig) -> Stylizer:
-        """A Stylizer for ``config`` (built once per distinct config; weights loaded once per file)."""
-        from restyle.engine.stylize import Stylizer
-
-        key = config.to_json()
-        if key in self._stylizers:
-            return self._stylizers[key]
-        wkey = (config.model, config.weights)
-        if self._given is not None:
-            stylizer = Stylizer(config, weights=self._given)
-        elif wkey in self._weights:
-            weights, model = self._weights[wkey]
-            stylizer = Stylizer(config, weights=weights)
-            stylizer.model = model
-        else:
-            stylizer = Stylizer(config)
-            self._weights[wkey] = (stylizer.weights, stylizer.model)
-            self.loaded.append(stylizer.model)
-        self._stylizers[key] = stylizer
-        return stylizer
-
-
-BatchCallback = Callable[[BatchEvent], None]
-
-
 def run_batch(
     jobs: Sequence[Job],
     config: RunConfig | None = None,
     *,
-    on_event: BatchCallback | None = None,
+    on_event: Listener | None = None,
     stop: GracefulStop | None = None,
     skip_finished: bool = True,
     auto_resume: bool = True,
     keep_checkpoint: bool = False,
     weights: VGGWeights | None = None,
+    executor: Executor | None = None,
 ) -> BatchReport:
-    """Run every job in order with one model load; never stops at a bad pair.
+    """Run every job with one model load; never stops at a bad pair.
+
+    The jobs go to ``executor`` (default: a :class:`~restyle.engine.executor.LocalExecutor` built
+    from the other arguments); ``on_event`` receives the events of :mod:`restyle.engine.events`.
 
     Args:
         jobs: from :func:`plan_jobs` or :func:`plan_resume`.
-        config: settings of the fresh pairs (checkpoint jobs use their own).
-        on_event: receives :class:`BatchEvent`s (for a progress display).
+        config: settings of jobs without their own (checkpoint jobs use their own).
+        on_event: listener for a progress display.
         stop: a :class:`GracefulStop` in effect around the call: its first signal stops the running pair
             (partial image and checkpoint saved) and the batch; the remaining jobs are reported "not run".
         skip_finished: skip pairs whose output is already finished (same settings and inputs).
         auto_resume: continue a pair from the checkpoint next to its output when it matches exactly.
         keep_checkpoint: keep checkpoints of finished pairs.
         weights: use these weights instead of loading ``config``'s (tests, notebooks).
+        executor: where the jobs run (the other arguments then configure nothing but ``on_event``).
 
     Raises:
         RestyleError: problems common to all pairs -- the weights cannot be loaded, unknown layer names --
             stop the batch at once; per-pair problems are recorded in the report instead.
         Aborted: a second stop signal.
     """
-    config = (config or RunConfig()).validate()
-    emit = on_event or (lambda event: None)
-    pool = StylizerPool(weights)
-    report = BatchReport()
-    total = len(jobs)
-    for index, job in enumerate(jobs):
-        if stop is not None and stop.requested:
-            report.reports += [JobReport(j, "not run") for j in jobs[index:]]
-            break
-        try:
-            resume, resume_file = job.checkpoint, job.checkpoint_file
-            content: Any = None
-            style: Any = None
-            if resume is not None:
-                run_config = config_from_checkpoint(resume, job.checkpoint_file or "checkpoint")
-                fp = checkpoint_fingerprint(resume)
-            else:
-                from restyle.engine.inputs import load_run_inputs
-
-                run_config, content, styles = load_run_inputs(config, job.content, job.style)
-                style = styles[0]
-                fp = inputs_fingerprint(content, styles)
-                if skip_finished and is_finished(job.output, run_config, fp):
-                    report.reports.append(JobReport(job, "skipped"))
-                    emit(BatchEvent("skip", index, total, job, "already finished"))
-                    continue
-                resume = find_resumable(job.output, run_config, fp) if auto_resume else None
-                if resume is not None:
-                    resume_file, content, style = None, None, None
-        except RestyleError as e:
-            report.reports.append(JobReport(job, "failed", str(e)))
-            emit(BatchEvent("fail", index, total, job, str(e)))
-            continue
-        n_loaded = len(pool.loaded)
-        stylizer = pool.get(run_config)  # errors here concern every pair: they propagate
-        if len(pool.loaded) > n_loaded:
-            report.model = pool.loaded[-1]
-            emit(BatchEvent("load", index, total, job, f"model: {stylizer.model}; device: {stylizer.device}"))
-        elif not report.model:
-            report.model = stylizer.model
-        if stop is not None:
-            stop.on_stop = stylizer.request_stop
-        if resume is None:
-            emit(BatchEvent("start", index, total, job))
-        else:
-            source = job.checkpoint_file or checkpoint_path(job.output)
-            emit(BatchEvent("resume", index, total, job, f"{source} from step {resume.step}"))
-
-        def step(event: Iterate, index: int = index, job: Job = job, stylizer: Stylizer = stylizer) -> None:
-            if stop is not None and stop.requested:  # a signal that came before the run began
-                stylizer.request_stop()
-            emit(BatchEvent("step", index, total, job, iterate=event))
-
-        try:
-            outcome = run_job(stylizer, job.output, content=content, style=style, resume=resume, callback=step,
-                              keep_checkpoint=keep_checkpoint, resume_file=resume_file)
-        except RestyleError as e:
-            report.reports.append(JobReport(job, "failed", str(e)))
-            emit(BatchEvent("fail", index, total, job, str(e)))
-            continue
-        if outcome.status == "interrupted":
-            report.reports.append(JobReport(job, "interrupted", outcome=outcome))
-            emit(BatchEvent("interrupted", index, total, job, outcome=outcome))
-            report.reports += [JobReport(j, "not run") for j in jobs[index + 1:]]
-            break
-        report.reports.append(JobReport(job, "resumed" if outcome.resumed_from is not None else "done",
-                                        outcome=outcome))
-        emit(BatchEvent("done", index, total, job, outcome=outcome))
-    return report
+    if executor is None:
+        executor = LocalExecutor(config, weights=weights, stop=stop, skip_finished=skip_finished,
+                                 auto_resume=auto_resume, keep_checkpoint=keep_checkpoint)
+    return executor.run(jobs, on_event)

@@ -1,13 +1,28 @@
-"""Progress events emitted by the stylizer, and the callback protocol."""
+"""Events: one type per thing that happens, and the listener protocol.
+
+* :class:`Iterate` -- one optimiser step of a run (emitted by :meth:`Stylizer.run` to its callback);
+* job events (emitted by an :class:`~restyle.engine.executor.Executor` to its listener): :class:`ModelLoaded`,
+  :class:`JobStarted`, :class:`JobStep` (an Iterate of that job), :class:`JobSkipped`, :class:`JobFinished`,
+  :class:`JobFailed`, :class:`JobInterrupted`;
+* the sweep adds :class:`~restyle.engine.sweep.CellDone`.
+
+Listeners dispatch on the type (``match event: case JobStep(iterate=it): ...``). The CLI's progress
+display, the web app and a remote executor's driver all listen to these same events.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
+
+from restyle.io.image import tensor_to_pil
+
+if TYPE_CHECKING:
+    from restyle.engine.job import Job, JobResult
 
 
 @dataclass
@@ -32,8 +47,6 @@ class Iterate:
 
     def image(self) -> Image.Image:
         """Current iterate as an 8-bit RGB PIL image (computed only when asked)."""
-        from restyle.io.image import tensor_to_pil
-
         return tensor_to_pil(self.pixels())
 
     def checkpoint(self) -> Any:
@@ -45,23 +58,79 @@ class Iterate:
             raise RuntimeError("this event carries no checkpoint")
         return self._snapshot()
 
-    @property
-    def eta(self) -> float | None:
-        """Seconds left, extrapolated from the pace so far (None before the first step)."""
-        if self.step == 0:
-            return None
-        return self.elapsed / self.step * (self.total_steps - self.step)
-
 
 Callback = Callable[[Iterate], None]
 
 
-def combine(*callbacks: Callback | None) -> Callback:
+def combine(*callbacks: Callable[[Any], None] | None) -> Callable[[Any], None]:
     """One callback calling each of ``callbacks`` (None entries skipped) in order."""
     active = [c for c in callbacks if c is not None]
 
-    def call(event: Iterate) -> None:
+    def call(event: Any) -> None:
         for c in active:
             c(event)
 
     return call
+
+
+# ------------------------------------------------------------------------------------------ job events
+@dataclass
+class JobEvent:
+    """Base of the events about one job of an executor's list."""
+
+    job: Job
+    index: int  #: 0-based position of the job in the list handed to the executor
+    total: int  #: number of jobs in that list
+
+
+@dataclass
+class ModelLoaded(JobEvent):
+    """Weights were loaded (once per model) for this job; ``description`` says which, and the device."""
+
+    description: str = ""
+
+
+@dataclass
+class JobStarted(JobEvent):
+    """The job begins computing: afresh, or continuing ``checkpoint`` from step ``resumed_from``."""
+
+    resumed_from: int | None = None
+    checkpoint: str = ""  #: the checkpoint file resumed, when resuming
+
+
+@dataclass
+class JobStep(JobEvent):
+    """One optimiser step of the job."""
+
+    iterate: Iterate | None = None
+
+
+@dataclass
+class JobSkipped(JobEvent):
+    """The job's output is already finished with the same settings and inputs."""
+
+    reason: str = "already finished"
+
+
+@dataclass
+class JobFinished(JobEvent):
+    """The job's image is written (``result.output``)."""
+
+    result: JobResult | None = None
+
+
+@dataclass
+class JobFailed(JobEvent):
+    """The job failed on a bad input or setting (``error``: one line); the others go on."""
+
+    error: str = ""
+
+
+@dataclass
+class JobInterrupted(JobEvent):
+    """The job was stopped: its partial image and checkpoint are written (``result``)."""
+
+    result: JobResult | None = None
+
+
+Listener = Callable[[Any], None]

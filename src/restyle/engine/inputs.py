@@ -9,24 +9,86 @@ implementation:
 * :func:`noise_image` draws the noise of ``--init noise``/``mix:R``: restyle's uniform [0, 1]
   image, or the seeds' small noise around the weights' mean pixel (they draw it in the
   mean-subtracted 0-255 network input, so 0 there is the mean pixel);
-* :func:`load_run_inputs` loads content and styles as :meth:`Stylizer.run` would, applying the
-  fixed size, and returns the config with ``size`` set to the resulting longest side.
+* :func:`load_run_inputs` loads content and styles once, as every run does, applying the fixed
+  size, into :class:`RunInputs` (with the config's ``size`` set to the resulting longest side and
+  the inputs' :func:`fingerprint`), which is then passed down unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
+from PIL import Image
 
-from restyle.config import RunConfig, parse_image_size, parse_noise
+from restyle.config import RunConfig, parse_colour, parse_image_size, parse_noise
 from restyle.engine.pyramid import resize
+from restyle.errors import ConfigError
 from restyle.features.preprocessing import Preprocessing
-from restyle.io.image import ImageData
+from restyle.io.image import ImageData, pil_to_tensor, read_image
 
-if TYPE_CHECKING:
-    from restyle.engine.stylize import ImageLike
+#: What a run accepts as an image: a path, a PIL image, loaded :class:`ImageData`, or a (3, H, W) tensor in [0, 1].
+ImageLike = str | os.PathLike | Image.Image | ImageData | torch.Tensor
+
+
+def load_input(image: ImageLike, max_side: int | None = None, config: RunConfig | None = None) -> ImageData:
+    """Any supported image input as :class:`ImageData` (files are read with EXIF/ICC handling).
+
+    ``config.alpha``/``config.background`` decide what happens to transparency in files.
+    """
+    if isinstance(image, ImageData):
+        return image
+    if isinstance(image, Image.Image):
+        rgb = image.convert("RGB")
+        return ImageData(pil_to_tensor(rgb), None, 8, "<PIL image>", rgb.size)
+    if isinstance(image, torch.Tensor):
+        t = image.detach().float().cpu()
+        t = t[0] if t.dim() == 4 else t
+        if t.dim() != 3 or t.shape[0] != 3:
+            raise ConfigError(f"image tensors must be (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
+        return ImageData(t.clamp(0, 1), None, 8, "<tensor>", (t.shape[2], t.shape[1]))
+    if config is None:
+        return read_image(image, max_side=max_side)
+    return read_image(image, max_side=max_side, alpha=config.alpha, background=parse_colour(config.background))
+
+
+def fingerprint(content: torch.Tensor, alpha: torch.Tensor | None, styles: Sequence[torch.Tensor]) -> str:
+    """sha256 (hex) of the input pixels as the run sees them: identical inputs give identical runs.
+
+    The one identity of a run's inputs: skip/resume of batches, sweep cells and checkpoints all use it.
+    """
+    h = hashlib.sha256()
+    for t in (content, alpha, *styles):
+        if t is None:
+            h.update(b"none")
+            continue
+        t = t.detach().to("cpu", torch.float32).contiguous()
+        h.update(repr(tuple(t.shape)).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """A run's images as loaded once (see :func:`load_run_inputs`), with the config they were loaded for."""
+
+    config: RunConfig  #: with ``size`` set to the fixed ``image_size``'s longest side, when one is given
+    content: ImageData
+    styles: list[ImageData]
+
+    @property
+    def style_pixels(self) -> list[torch.Tensor]:
+        """The ``(3, H, W)`` pixels of each style image."""
+        return [s.pixels for s in self.styles]
+
+    def fingerprint(self) -> str:
+        """:func:`fingerprint` of these inputs."""
+        return fingerprint(self.content.pixels, self.content.alpha, self.style_pixels)
 
 
 def fixed_size(spec: str, width: int, height: int) -> tuple[int, int]:
@@ -100,25 +162,21 @@ def noise_image(spec: str, like: torch.Tensor, generator: torch.Generator,
     return (noise + mean_pixel(preprocessing).view(1, 3, 1, 1)).to(like.device)
 
 
-def load_run_inputs(
-    config: RunConfig, content: ImageLike, style: ImageLike | list[ImageLike]
-) -> tuple[RunConfig, ImageData, list[ImageData]]:
+def load_run_inputs(config: RunConfig, content: ImageLike, style: ImageLike | list[ImageLike]) -> RunInputs:
     """Load content and styles exactly as a run with ``config`` does, with the fixed size applied.
 
-    Returns ``(config, content, styles)``; with ``image_size`` the config's ``size`` becomes the
-    longest side of the fixed size (so passing the loaded images to a :class:`Stylizer` built
-    with that config runs at exactly ``WxH``).
+    With ``image_size`` the returned config's ``size`` becomes the longest side of the fixed size
+    (so a :class:`Stylizer` built with that config runs at exactly ``WxH``). Loading loaded
+    :class:`RunInputs` again returns them unchanged.
     """
-    from restyle.engine.stylize import load_input
-
     items: list[Any] = style if isinstance(style, list) else [style]
     if config.image_size is None:
         c = load_input(content, max_side=config.size, config=config)
         side = round(config.size * config.style_scale)
-        return config, c, [load_input(s, max_side=side, config=config) for s in items]
+        return RunInputs(config, c, [load_input(s, max_side=side, config=config) for s in items])
     c = load_input(content, config=config)
     s = [load_input(x, config=config) for x in items]
     c, pixels = fixed_size_inputs(config, c, [x.pixels for x in s])
     styles = [dataclasses.replace(x, pixels=p, alpha=None) for x, p in zip(s, pixels, strict=True)]
     size = max(c.pixels.shape[1], c.pixels.shape[2])
-    return dataclasses.replace(config, size=size), c, styles
+    return RunInputs(dataclasses.replace(config, size=size), c, styles)

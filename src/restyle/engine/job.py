@@ -1,9 +1,10 @@
-"""One stylisation written to files: final image, checkpoints, partial image on interrupt, resume.
+"""A Job -- one stylisation to files -- and the file conventions every executor follows.
 
-The file conventions (shared by ``restyle run``, ``restyle resume`` and the batch runner):
+The conventions (shared by ``restyle run``, ``restyle resume``, batches, sweep cells and any
+:class:`~restyle.engine.executor.Executor`):
 
 * ``out.png``          -- the finished image; its PNG metadata holds the run's summary
-  (:meth:`StylizeResult.summary`) plus ``inputs_sha256``, a fingerprint of the input pixels;
+  (:meth:`StylizeResult.summary`) plus ``inputs_sha256``, the inputs' :func:`fingerprint`;
 * ``out.ckpt``         -- a checkpoint (:mod:`restyle.engine.checkpoint`), written every
   ``config.checkpoint_every`` steps and when the run is interrupted; its ``output`` field is
   the absolute path of ``out.png``;
@@ -12,38 +13,30 @@ The file conventions (shared by ``restyle run``, ``restyle resume`` and the batc
 * ``out_00050.png``    -- intermediates of ``config.save_every``.
 
 When a run finishes, ``out.ckpt`` and ``out.partial.png`` are deleted (they describe a state the
-final image supersedes); ``keep_checkpoint=True`` keeps the checkpoint.
-
->>> stylizer = Stylizer(RunConfig(size=256, checkpoint_every=20))            # doctest: +SKIP
->>> outcome = run_job(stylizer, "out.png", content="photo.jpg", style="art.jpg")  # doctest: +SKIP
->>> outcome.status                                                       # doctest: +SKIP
-'done'
+final image supersedes), unless the checkpoint is to be kept. A finished output is recognised by
+:func:`is_finished` (same image settings, same input pixels) and a matching checkpoint by
+:func:`find_resumable`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
-from restyle.config import RunConfig
+from restyle.config import RunConfig, image_settings
 from restyle.engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from restyle.engine.events import Callback, Iterate, combine
-from restyle.errors import ConfigError, ImageError
+from restyle.engine.events import Iterate
+from restyle.engine.inputs import ImageLike, fingerprint
+from restyle.errors import ConfigError, ImageError, RestyleError
 from restyle.io.files import check_output_path
-from restyle.io.image import SUPPORTED_WRITE_SUFFIXES, ImageData, read_metadata, write_image
+from restyle.io.image import SUPPORTED_WRITE_SUFFIXES, read_metadata, write_image
 
 if TYPE_CHECKING:
-    from restyle.engine.stylize import ImageLike, Stylizer, StylizeResult
+    from restyle.engine.stylize import StylizeResult
 
 CHECKPOINT_SUFFIX = ".ckpt"
-#: Config fields that do not change the image: a finished output is reused whatever their values.
-BOOKKEEPING_FIELDS = ("save_every", "checkpoint_every")
 _16BIT_SUFFIXES = (".png", ".tif", ".tiff")
 
 
@@ -76,38 +69,16 @@ def check_output(output: str | os.PathLike, config: RunConfig) -> Path:
     return out
 
 
-def fingerprint(content: torch.Tensor, alpha: torch.Tensor | None, styles: Sequence[torch.Tensor]) -> str:
-    """sha256 (hex) of the input pixels as the run sees them: identical inputs give identical runs."""
-    h = hashlib.sha256()
-    for t in (content, alpha, *styles):
-        if t is None:
-            h.update(b"none")
-            continue
-        t = t.detach().to("cpu", torch.float32).contiguous()
-        h.update(repr(tuple(t.shape)).encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
-def inputs_fingerprint(content: ImageData, styles: Sequence[ImageData]) -> str:
-    """:func:`fingerprint` of loaded inputs (see :func:`restyle.engine.inputs.load_run_inputs`)."""
-    return fingerprint(content.pixels, content.alpha, [s.pixels for s in styles])
-
-
 def checkpoint_fingerprint(checkpoint: Checkpoint) -> str:
     """:func:`fingerprint` of the inputs stored in a checkpoint (equal to that of the files it was made from)."""
     return fingerprint(checkpoint.content, checkpoint.alpha, checkpoint.styles)
-
-
-def _result_settings(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in BOOKKEEPING_FIELDS}
 
 
 def is_finished(output: str | os.PathLike, config: RunConfig, inputs_sha256: str) -> bool:
     """True if ``output`` is a finished result of these settings and inputs (so computing it again is waste).
 
     Finished means: the file exists, its restyle metadata says ``"interrupted": false``, its config
-    equals ``config`` (ignoring :data:`BOOKKEEPING_FIELDS`) and its ``inputs_sha256`` matches.
+    has the same :func:`~restyle.config.image_settings` as ``config`` and its ``inputs_sha256`` matches.
     Unreadable files and files without metadata (e.g. JPEG outputs) count as not finished.
     """
     p = Path(output)
@@ -122,7 +93,7 @@ def is_finished(output: str | os.PathLike, config: RunConfig, inputs_sha256: str
         and meta.get("interrupted") is False
         and meta.get("inputs_sha256") == inputs_sha256
         and isinstance(meta.get("config"), dict)
-        and _result_settings(meta["config"]) == _result_settings(config.to_dict())
+        and image_settings(meta["config"]) == image_settings(config)
     )
 
 
@@ -164,6 +135,88 @@ def default_resume_output(checkpoint: Checkpoint, path: str | os.PathLike) -> Pa
     return Path(path).with_name(Path(checkpoint.output).name)
 
 
+@dataclass
+class Job:
+    """One stylisation to hand to an executor: inputs, settings and where the result goes.
+
+    ``content``/``style`` are paths or any :data:`~restyle.engine.inputs.ImageLike` (a list of
+    styles is blended); a job continuing a checkpoint has ``checkpoint`` (and usually
+    ``checkpoint_file``) instead. ``force`` recomputes even a finished output; ``tag`` is the
+    caller's own (a sweep puts its cell there, so listeners can tell the jobs apart).
+    """
+
+    output: Path
+    content: ImageLike | None = None
+    style: ImageLike | list[ImageLike] | None = None
+    config: RunConfig | None = None  #: None: the executor's default config (or the checkpoint's)
+    checkpoint: Checkpoint | None = None
+    checkpoint_file: Path | None = None
+    force: bool = False
+    tag: Any = None
+
+    @property
+    def label(self) -> str:
+        """``photo.jpg × monet.png`` (or ``resume out.ckpt``), for messages."""
+        if self.checkpoint_file is not None:
+            return f"resume {self.checkpoint_file}"
+        return f"{_name(self.content)} × {_name(self.style)}"
+
+
+def _name(image: Any) -> str:
+    if isinstance(image, list):
+        return " + ".join(_name(i) for i in image)
+    return Path(image).name if isinstance(image, str | os.PathLike) else f"<{type(image).__name__}>"
+
+
+@dataclass
+class JobResult:
+    """How one job ended, and what it left on disk.
+
+    ``status``: ``done`` (``output`` written), ``skipped`` (already finished), ``failed`` (``error``),
+    ``interrupted`` (``partial`` and ``checkpoint`` written) or ``not run`` (stopped before it began).
+    """
+
+    job: Job
+    status: str
+    error: str = ""
+    result: StylizeResult | None = None
+    checkpoint: Path | None = None  #: the checkpoint written on interrupt
+    partial: Path | None = None  #: the partial image written on interrupt
+    resumed_from: int | None = None  #: step the run continued from, when resumed
+    total_steps: int = 0  #: steps of the whole run (0 if it stopped before the first step)
+    exception: RestyleError | None = field(default=None, repr=False)  #: what made it fail
+    fingerprint: str = ""  #: the inputs' :func:`fingerprint`, when they were loaded
+
+    @property
+    def output(self) -> Path:
+        """The final image's path (written only when done)."""
+        return self.job.output
+
+    @property
+    def step(self) -> int:
+        """Steps done in total."""
+        return int(self.result.timings["steps"]) if self.result is not None else 0
+
+    @property
+    def kind(self) -> str:
+        """``status``, with finished resumed runs counted as ``resumed`` (for summaries)."""
+        return "resumed" if self.status == "done" and self.resumed_from is not None else self.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able record (with the run's summary when it ran)."""
+        d: dict[str, Any] = {
+            "content": _path_or_none(self.job.content), "style": _path_or_none(self.job.style),
+            "output": str(self.job.output), "status": self.kind, "error": self.error or None,
+        }
+        if self.result is not None:
+            d["summary"] = self.result.summary()
+        return d
+
+
+def _path_or_none(image: Any) -> str | None:
+    return None if image is None else os.fspath(image) if isinstance(image, str | os.PathLike) else _name(image)
+
+
 class CheckpointWriter:
     """Callback that saves a checkpoint of the run every ``every`` steps to ``checkpoint_path(output)``."""
 
@@ -171,7 +224,6 @@ class CheckpointWriter:
         self.output = Path(output)
         self.path = checkpoint_path(output)
         self.every = every
-        self.last_step: int | None = None
 
     def __call__(self, event: Iterate) -> None:
         """Save when ``event.step`` is a multiple of ``every`` (atomically; a crash leaves the previous one)."""
@@ -179,7 +231,6 @@ class CheckpointWriter:
             checkpoint = event.checkpoint()
             checkpoint.output = str(self.output.resolve())
             save_checkpoint(checkpoint, self.path)
-            self.last_step = event.step
 
 
 class IntermediateWriter:
@@ -194,110 +245,40 @@ class IntermediateWriter:
             write_image(intermediate_path(self.output, event.step), event.pixels(), bit_depth=self.bit_depth)
 
 
-@dataclass
-class JobOutcome:
-    """What :func:`run_job` left on disk."""
-
-    status: str  #: "done" (``output`` written) or "interrupted" (``partial`` and ``checkpoint`` written)
-    output: Path  #: the final image's path (written only when done)
-    result: StylizeResult
-    checkpoint: Path | None = None  #: the checkpoint written on interrupt
-    partial: Path | None = None  #: the partial image written on interrupt
-    resumed_from: int | None = None  #: step the run continued from, when resumed
-    total_steps: int = 0  #: steps of the whole run (0 if it stopped before the first step)
-
-    @property
-    def step(self) -> int:
-        """Steps done in total."""
-        return int(self.result.timings["steps"])
-
-
 def metadata(result: StylizeResult, inputs_sha256: str) -> dict[str, Any]:
     """PNG metadata of an output: the run's summary plus the inputs' fingerprint."""
     return {**result.summary(), "inputs_sha256": inputs_sha256}
 
 
-def run_job(
-    stylizer: Stylizer,
-    output: str | os.PathLike,
-    *,
-    content: ImageLike | None = None,
-    style: ImageLike | list[ImageLike] | None = None,
-    resume: Checkpoint | None = None,
-    callback: Callback | None = None,
-    keep_checkpoint: bool = False,
-    resume_file: str | os.PathLike | None = None,
-) -> JobOutcome:
-    """Run one stylisation to files, following the conventions of this module.
+def write_interrupted(out: Path, result: StylizeResult, inputs_sha256: str) -> tuple[Path, Path]:
+    """Write an interrupted run's partial image and checkpoint next to ``out``; returns both paths."""
+    assert result.checkpoint is not None
+    partial = partial_path(out)
+    write_image(partial, result.pixels, alpha=result.alpha, bit_depth=result.config.bit_depth,
+                metadata=metadata(result, inputs_sha256))
+    result.checkpoint.output = str(out.resolve())
+    save_checkpoint(result.checkpoint, checkpoint_path(out))
+    return partial, checkpoint_path(out)
 
-    Args:
-        stylizer: does the work (its config's ``checkpoint_every``, ``save_every`` and ``bit_depth`` apply).
-        output: the final image's path; checked before any compute (see :func:`check_output`).
-        content, style: the inputs (paths, images or :class:`ImageData` as :meth:`Stylizer.run` takes),
-            or None with ``resume``.
-        resume: continue this checkpoint (same config) instead of starting afresh.
-        callback: receives every :class:`Iterate`.
-        keep_checkpoint: keep the checkpoint(s) after a finished run (default: delete them).
-        resume_file: the file ``resume`` was read from; deleted too when done (unless kept).
 
-    When the stylizer is stopped (:meth:`Stylizer.request_stop`, e.g. by
-    :class:`~restyle.engine.signals.GracefulStop`), the current image goes to :func:`partial_path` and a
-    checkpoint to :func:`checkpoint_path`; ``status`` is then ``"interrupted"``.
-
-    Raises:
-        RestyleError: bad inputs or settings, an unwritable output, or a diverging optimisation
-            (:class:`~restyle.errors.NumericalError`). No output file is left behind then.
-    """
-    from restyle.engine.inputs import load_run_inputs
-
-    config = stylizer.config
-    out = check_output(output, config)
-    if resume is not None:
-        fp = checkpoint_fingerprint(resume)
-    else:
-        if content is None or style is None:
-            raise ConfigError("content and style images are required")
-        # Load here (for the fingerprint); the Stylizer takes the ImageData as they are.
-        run_config, content, style_data = load_run_inputs(config, content, style)
-        if run_config.size != config.size:
-            raise ConfigError(
-                f"image_size {config.image_size} gives size {run_config.size}: build the Stylizer with the "
-                "config restyle.engine.inputs.load_run_inputs returns"
-            )
-        style = style_data if isinstance(style, list) else style_data[0]
-        fp = inputs_fingerprint(content, style_data)
-    writers = [CheckpointWriter(out, config.checkpoint_every), IntermediateWriter(out, config.save_every,
-                                                                                   config.bit_depth)]
-    total = [0]
-
-    def track(event: Iterate) -> None:
-        total[0] = event.total_steps
-
-    result = stylizer.run(content, style, combine(track, callback, *writers), resume=resume)
-    meta = metadata(result, fp)
-    if result.interrupted:
-        assert result.checkpoint is not None
-        partial = partial_path(out)
-        write_image(partial, result.pixels, alpha=result.alpha, bit_depth=config.bit_depth, metadata=meta)
-        result.checkpoint.output = str(out.resolve())
-        save_checkpoint(result.checkpoint, checkpoint_path(out))
-        return JobOutcome("interrupted", out, result, checkpoint_path(out), partial,
-                          resume.step if resume else None, total[0])
-    write_image(out, result.pixels, alpha=result.alpha, bit_depth=config.bit_depth, metadata=meta)
+def write_finished(out: Path, result: StylizeResult, inputs_sha256: str, *, keep_checkpoint: bool = False,
+                   resume_file: Path | None = None) -> None:
+    """Write the final image (atomically), then delete what it supersedes (partial image, checkpoints)."""
+    write_image(out, result.pixels, alpha=result.alpha, bit_depth=result.config.bit_depth,
+                metadata=metadata(result, inputs_sha256))
     stale = [partial_path(out)]
     if not keep_checkpoint:
-        stale += [checkpoint_path(out)] + ([Path(resume_file)] if resume_file is not None else [])
+        stale += [checkpoint_path(out)] + ([resume_file] if resume_file is not None else [])
     for path in stale:
         try:
             path.unlink(missing_ok=True)
         except OSError:  # e.g. a read-only folder holding the resumed checkpoint: harmless
             pass
-    return JobOutcome("done", out, result, None, None, resume.step if resume else None, total[0])
 
 
 __all__ = [
-    "BOOKKEEPING_FIELDS", "CheckpointWriter", "IntermediateWriter", "JobOutcome", "check_output",
-    "checkpoint_fingerprint", "checkpoint_path", "config_from_checkpoint", "default_resume_output",
-    "find_resumable", "fingerprint", "inputs_fingerprint", "intermediate_path", "is_finished", "metadata",
-    "partial_path", "run_job",
+    "CheckpointWriter", "IntermediateWriter", "Job", "JobResult", "check_output", "checkpoint_fingerprint",
+    "checkpoint_path", "config_from_checkpoint", "default_resume_output", "find_resumable", "fingerprint",
+    "intermediate_path", "is_finished", "metadata", "partial_path", "write_finished",
+    "write_interrupted",
 ]

@@ -1,10 +1,17 @@
-"""The core loop: ``stylize(content, style, config)`` and the reusable :class:`Stylizer`."""
+"""The core loop: ``stylize(content, style, config)`` and the reusable :class:`Stylizer`.
+
+``Stylizer.run`` is a short loop over the scales of a coarse-to-fine pyramid: inputs are loaded
+once at the top (:func:`~restyle.engine.inputs.load_run_inputs`), each scale is set up by
+:meth:`Stylizer._prepare_scale` (targets, start image, optimiser), and each step is one
+:meth:`Stylizer._guarded_step` (one forward/backward, with the numerical guard). Where the run
+stands lives in a :class:`RunState`, which mirrors :class:`~restyle.engine.checkpoint.Checkpoint`
+field for field, so stopping and resuming are exact.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,23 +20,24 @@ from typing import Any
 import torch
 from PIL import Image
 
-from restyle.config import RunConfig, parse_colour, parse_init
+from restyle.config import RunConfig, parse_init
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
-from restyle.engine.inputs import load_run_inputs, noise_image
+from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
+from restyle.engine.targets import TargetCache
 from restyle.errors import ConfigError, NumericalError
 from restyle.features import weights as registry
 from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
 from restyle.features.vgg import VGGFeatures, min_input_size
-from restyle.io.image import ImageData, pil_to_tensor, read_image, tensor_to_pil
+from restyle.io.image import ImageData, tensor_to_pil
 from restyle.losses.perceptual import PerceptualLoss
 
-ImageLike = str | os.PathLike | Image.Image | ImageData | torch.Tensor
+__all__ = ["MAX_RETRIES", "RunState", "StylizeResult", "Stylizer", "resolve_device", "stylize"]
 
-#: How many times a step that produced NaN/inf is retried with a halved step size.
+#: How many times a step that produced NaN/inf is retried with a halved step size (per scale).
 MAX_RETRIES = 6
 
 
@@ -61,6 +69,48 @@ class StylizeResult:
         }
 
 
+@dataclass
+class RunState:
+    """Where a run stands between two steps: :class:`Checkpoint`'s fields, live.
+
+    ``pixels`` is the iterate of the current scale (on the run's device, requiring grad) and
+    ``optimizer`` its optimiser; ``good`` (the last finite iterate) and ``retries`` are the
+    numerical guard's and are not checkpointed.
+    """
+
+    lr: float
+    scale: int = 0
+    scale_step: int = 0
+    step: int = 0
+    pixels: torch.Tensor | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    elapsed: float = 0.0  #: seconds of computing before this call (a resumed run's earlier time)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    optimizer_state: dict[str, Any] | None = None  #: a resumed optimiser's state, loaded at its scale
+    good: torch.Tensor | None = None
+    retries: int = 0
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint, device: torch.device) -> RunState:
+        """The state a checkpoint describes, on ``device``."""
+        return cls(lr=checkpoint.lr, scale=checkpoint.scale, scale_step=checkpoint.scale_step, step=checkpoint.step,
+                   pixels=checkpoint.pixels.to(device), elapsed=checkpoint.elapsed,
+                   history=list(checkpoint.history), notes=list(checkpoint.notes),
+                   optimizer_state=_map_tensors(checkpoint.optimizer, lambda t: t.to(device)))
+
+    def checkpoint(self, config: RunConfig, inputs: RunInputs, elapsed: float) -> Checkpoint:
+        """A :class:`Checkpoint` of this state (CPU copies; the run may go on)."""
+        assert self.pixels is not None and self.optimizer is not None
+        return Checkpoint(
+            config=config.to_dict(), content=inputs.content.pixels, styles=inputs.style_pixels, scale=self.scale,
+            scale_step=self.scale_step, step=self.step, pixels=self.pixels.detach().cpu().clone(),
+            optimizer=copy.deepcopy(_map_tensors(self.optimizer.state_dict(), lambda t: t.detach().cpu())),
+            lr=self.lr, elapsed=elapsed, history=list(self.history), notes=list(self.notes),
+            alpha=inputs.content.alpha,
+        )
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` → cuda when available, else cpu; ``cuda`` without a GPU is a ConfigError."""
     if name == "auto":
@@ -70,44 +120,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_input(image: ImageLike, max_side: int | None = None, config: RunConfig | None = None) -> ImageData:
-    """Any supported image input as :class:`ImageData` (files are read with EXIF/ICC handling).
-
-    ``config.alpha``/``config.background`` decide what happens to transparency in files.
-    """
-    if isinstance(image, ImageData):
-        return image
-    if isinstance(image, Image.Image):
-        rgb = image.convert("RGB")
-        return ImageData(pil_to_tensor(rgb), None, 8, "<PIL image>", rgb.size)
-    if isinstance(image, torch.Tensor):
-        t = image.detach().float().cpu()
-        t = t[0] if t.dim() == 4 else t
-        if t.dim() != 3 or t.shape[0] != 3:
-            raise ConfigError(f"image tensors must be (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
-        return ImageData(t.clamp(0, 1), None, 8, "<tensor>", (t.shape[2], t.shape[1]))
-    if config is None:
-        return read_image(image, max_side=max_side)
-    return read_image(image, max_side=max_side, alpha=config.alpha, background=parse_colour(config.background))
-
-
 class Stylizer:
     """Loads the model once and runs any number of stylisations with one config.
 
-    ``Stylizer(config).run(content, style, callback)`` is what :func:`stylize` does;
-    keep the object to run several pairs without reloading weights.
+    ``Stylizer(config).run(content, style, callback)`` is what :func:`stylize` does; keep the
+    object to run several pairs without reloading weights. ``targets`` shares loss targets
+    between Stylizers (see :class:`~restyle.engine.targets.TargetCache`).
     """
 
-    def __init__(self, config: RunConfig | None = None, weights: VGGWeights | None = None) -> None:
-        self.config = (config or RunConfig()).validate()
-        self.device = resolve_device(self.config.device)
+    def __init__(self, config: RunConfig | None = None, weights: VGGWeights | None = None, *,
+                 model: str | None = None, targets: TargetCache | None = None) -> None:
+        self.config = c = (config or RunConfig()).validate()
+        self.device = resolve_device(c.device)
         if weights is None:
-            weights, self.model = registry.load(self.config.model, self.config.weights)
-        else:
-            self.model = f"{weights.arch} weights from {weights.source}"
+            weights, model = registry.load(c.model, c.weights)
         self.weights = weights
+        self.model = model or f"{weights.arch} weights from {weights.source}"
+        self.targets = targets
         arch = weights.arch
-        c = self.config
         self.content_layers = {resolve_layer(n, arch): w for n, w in c.content_layers.items()}
         self.style_layers = {resolve_layer(n, arch): w for n, w in c.style_layers.items()}
         for kind, given, resolved in (("content_layers", c.content_layers, self.content_layers),
@@ -117,6 +147,8 @@ class Stylizer:
         layers = list(self.content_layers) + list(self.style_layers)
         self.min_side = min_input_size(arch, layers)
         self.extractor = VGGFeatures(weights, layers, c.pooling).to(self.device)
+        #: What the targets depend on besides the inputs and the loss mode (the TargetCache key).
+        self.network = (arch, weights.source, weights.preprocessing.name, c.pooling, str(self.device))
         self._stop = False
         self.loss = PerceptualLoss(
             self.extractor, self.content_layers, self.style_layers, c.content_weight, c.style_weight,
@@ -131,30 +163,65 @@ class Stylizer:
         self._stop = True
 
     # ------------------------------------------------------------------ run
-    def run(self, content: ImageLike | None, style: ImageLike | list[ImageLike] | None,
+    def run(self, content: ImageLike | RunInputs | None, style: ImageLike | list[ImageLike] | None = None,
             callback: Callback | None = None, *, resume: Checkpoint | None = None) -> StylizeResult:
         """Stylise ``content`` with ``style`` (a list of styles is blended equally).
 
-        With ``resume`` (a checkpoint of a run with the same config) ``content`` and ``style``
-        may be None: the images stored in the checkpoint are used, and the run continues to
-        the same result as an uninterrupted one.
+        ``content`` may be :class:`RunInputs` loaded for this config (then ``style`` is None). With
+        ``resume`` (a checkpoint of a run with the same config) ``content`` and ``style`` may be
+        None: the images stored in the checkpoint are used, and the run continues to the same
+        result as an uninterrupted one.
         """
         c = self.config
         self._stop = False
-        t0 = time.perf_counter()
+        inputs = self._inputs(content, style, resume)
+        sizes = self._scale_sizes(inputs)
+        state = RunState.from_checkpoint(resume, self.device) if resume else RunState(
+            lr=c.lr if c.lr is not None else DEFAULT_LR[c.optimizer])
+        t0 = time.perf_counter() - state.elapsed
+        timer = {"targets_s": 0.0}
+        content_px = inputs.content.pixels[None].to(self.device)
+        style_px = [s[None].to(self.device) for s in inputs.style_pixels]
+        generator = torch.Generator().manual_seed(c.seed)
+        total_steps = c.iterations * len(sizes)
+
+        def snapshot() -> Checkpoint:
+            return state.checkpoint(c, inputs, time.perf_counter() - t0)
+
+        for si in range(state.scale, len(sizes)):
+            size = self._prepare_scale(state, si, sizes[si], content_px, style_px, generator, timer)
+            while state.scale_step < c.iterations and not self._stop:
+                values, note = self._guarded_step(state)
+                state.scale_step += 1
+                state.step += 1
+                state.history.append({"step": state.step, "scale": si, **values})
+                if callback is not None:
+                    assert state.pixels is not None
+                    callback(Iterate(state.step, total_steps, si, len(sizes), state.scale_step, size, values,
+                                     time.perf_counter() - t0, state.pixels, note, snapshot))
+            if self._stop:
+                break
+        return self._result(state, inputs, time.perf_counter() - t0, timer["targets_s"], snapshot)
+
+    def _inputs(self, content: ImageLike | RunInputs | None, style: Any, resume: Checkpoint | None) -> RunInputs:
+        """The run's images, loaded once (from the checkpoint when resuming)."""
+        c = self.config
         if resume is not None:
             if resume.config != c.to_dict():
                 raise ConfigError("the checkpoint was written with other settings; resume it with its own config")
             w_h = (resume.content.shape[2], resume.content.shape[1])
-            content_data = ImageData(resume.content, resume.alpha, 8, "<checkpoint>", w_h)
-            style_pixels = list(resume.styles)
-            t0 -= resume.elapsed
-        else:
-            if content is None or style is None:
-                raise ConfigError("content and style images are required")
-            _, content_data, style_data = load_run_inputs(c, content, style)  # applies --image-size
-            style_pixels = [d.pixels for d in style_data]
-        cw, ch = content_data.pixels.shape[2], content_data.pixels.shape[1]
+            return RunInputs(c, ImageData(resume.content, resume.alpha, 8, "<checkpoint>", w_h),
+                             [ImageData(s, None, 8, "<checkpoint>", (s.shape[2], s.shape[1])) for s in resume.styles])
+        if isinstance(content, RunInputs):
+            return content
+        if content is None or style is None:
+            raise ConfigError("content and style images are required")
+        return load_run_inputs(c, content, style)  # applies --image-size
+
+    def _scale_sizes(self, inputs: RunInputs) -> list[int]:
+        """Longest side of each pyramid scale; ConfigError if the final size is too small for the layers."""
+        c = self.config
+        cw, ch = inputs.content.pixels.shape[2], inputs.content.pixels.shape[1]
         longest = max(cw, ch) if c.image_size else c.size  # a fixed --image-size replaces --size
         final = fit_size(cw, ch, longest)
         if min(final) < self.min_side:
@@ -163,107 +230,89 @@ class Stylizer:
                 f"{self.min_side} px on the shorter side"
             )
         aspect = min(final) / max(final)
-        sizes = scale_sizes(longest, c.scales, min_size=max(64, math.ceil(self.min_side / aspect)))
-        dev = self.device
-        content_px = content_data.pixels[None].to(dev)
-        style_px = [s[None].to(dev) for s in style_pixels]
+        return scale_sizes(longest, c.scales, min_size=max(64, math.ceil(self.min_side / aspect)))
 
-        kind, arg = parse_init(c.init)
-        gen = torch.Generator().manual_seed(c.seed)
-        history: list[dict[str, Any]] = list(resume.history) if resume else []
-        notes: list[str] = list(resume.notes) if resume else []
-        total_steps = c.iterations * len(sizes)
-        step = resume.step if resume else 0
-        x: torch.Tensor | None = None
-        t_targets = 0.0
-        last: dict[str, float] = {}
-        interrupted = False
-        opt: torch.optim.Optimizer | None = None
-        lr = c.lr if c.lr is not None else DEFAULT_LR[c.optimizer]
-        si = k = 0
+    def _prepare_scale(self, state: RunState, si: int, longest: int, content: torch.Tensor, styles: list[torch.Tensor],
+                       generator: torch.Generator, timer: dict[str, float]) -> tuple[int, int]:
+        """Targets, start image and optimiser of scale ``si``; returns its (width, height)."""
+        c = self.config
+        size = fit_size(content.shape[-1], content.shape[-2], longest)
+        ts = time.perf_counter()
+        scaled = resize(content, size)
+        style_scaled = [resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale))) for s in styles]
+        if self.targets is None:
+            self.loss.targets = self.loss.compute_targets(scaled, style_scaled)
+        else:
+            self.loss.targets = (self.targets.content(self.loss, self.network, scaled)
+                                 | self.targets.style(self.loss, self.network, style_scaled))
+        timer["targets_s"] += time.perf_counter() - ts
+        resuming = state.optimizer_state is not None and si == state.scale
+        if state.pixels is None:
+            x = self._init(scaled, generator)
+        elif resuming:
+            x = state.pixels
+        else:  # the previous scale's result, upsampled
+            x = resize(state.pixels.detach(), size)
+            state.scale_step = 0
+        state.scale, state.retries = si, 0
+        state.pixels = x.detach().clone().requires_grad_(True)
+        state.optimizer = make_optimizer(c.replace(lr=state.lr), state.pixels)
+        if resuming:
+            state.optimizer.load_state_dict(state.optimizer_state)
+            state.optimizer_state = None
+        state.good = state.pixels.detach().clone()
+        return size
 
-        def snapshot() -> Checkpoint:
-            assert x is not None and opt is not None
-            return Checkpoint(
-                config=c.to_dict(), content=content_data.pixels, styles=style_pixels, scale=si, scale_step=k,
-                step=step, pixels=x.detach().cpu().clone(), optimizer=copy.deepcopy(_to_cpu(opt.state_dict())),
-                lr=lr, elapsed=time.perf_counter() - t0, history=list(history), notes=list(notes),
-                alpha=content_data.alpha,
-            )
+    def _guarded_step(self, state: RunState) -> tuple[dict[str, float], str]:
+        """One optimiser step; a NaN/inf loss or image restores the last good iterate and retries.
 
-        first_scale = resume.scale if resume else 0
-        for si in range(first_scale, len(sizes)):
-            longest = sizes[si]
-            size = fit_size(cw, ch, longest)
-            ts = time.perf_counter()
-            self.loss.set_content(resize(content_px, size))
-            self.loss.set_style([resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale)))
-                                 for s in style_px])
-            t_targets += time.perf_counter() - ts
-            k = 0
-            if resume is not None and si == first_scale:
-                x = resume.pixels.to(dev)
-                lr, k = resume.lr, resume.scale_step
-            elif x is None:
-                x = self._init(kind, arg, resize(content_px, size), gen)
-            else:
-                x = resize(x.detach(), size)
-            x = x.detach().clone().requires_grad_(True)
-            opt = make_optimizer(c.replace(lr=lr), x)
-            if resume is not None and si == first_scale:
-                opt.load_state_dict(_to_device(resume.optimizer, dev))
-            good = x.detach().clone()
-            retries = 0
-            note = ""  # a retry's note rides on the next emitted event
-            while k < c.iterations and not interrupted:
-                values = self._step(opt, x)
-                if not all(math.isfinite(v) for v in values.values()) or not torch.isfinite(x).all():
-                    # Restore the last good iterate and retry with half the step size.
-                    retries += 1
-                    if retries > MAX_RETRIES:
-                        raise NumericalError(
-                            f"loss is not finite at step {step + 1} even after {MAX_RETRIES} smaller steps; "
-                            "try a smaller --lr or smaller loss weights"
-                        )
-                    lr /= 2
-                    with torch.no_grad():
-                        x.copy_(good)
-                    opt = make_optimizer(c.replace(lr=lr), x)
-                    note = f"non-finite loss at step {step + 1}: restored last good image, lr now {lr:g}"
-                    notes.append(note)
-                    continue
-                if c.optimizer == "adam":
-                    with torch.no_grad():
-                        x.clamp_(0, 1)
-                with torch.no_grad():
-                    good.copy_(x)
-                k += 1
-                step += 1
-                last = values
-                history.append({"step": step, "scale": si, **values})
-                if callback is not None:
-                    callback(Iterate(step, total_steps, si, len(sizes), k, size, values,
-                                     time.perf_counter() - t0, x, note, snapshot))
-                note = ""
-                interrupted = self._stop
-            if interrupted:
+        Each retry halves the step size (up to :data:`MAX_RETRIES` per scale, then
+        :class:`NumericalError`). Returns the loss terms and a note ("" unless retried).
+        """
+        c = self.config
+        x, note = state.pixels, ""
+        assert x is not None and state.optimizer is not None and state.good is not None
+        while True:
+            values = self._step(state.optimizer, x)
+            if all(math.isfinite(v) for v in values.values()) and bool(torch.isfinite(x).all()):
                 break
+            state.retries += 1
+            if state.retries > MAX_RETRIES:
+                raise NumericalError(
+                    f"loss is not finite at step {state.step + 1} even after {MAX_RETRIES} smaller steps; "
+                    "try a smaller --lr or smaller loss weights"
+                )
+            state.lr /= 2
+            with torch.no_grad():
+                x.copy_(state.good)
+            state.optimizer = make_optimizer(c.replace(lr=state.lr), x)
+            note = f"non-finite loss at step {state.step + 1}: restored last good image, lr now {state.lr:g}"
+            state.notes.append(note)
+        with torch.no_grad():
+            if c.optimizer == "adam":
+                x.clamp_(0, 1)
+            state.good.copy_(x)
+        return values, note
+
+    def _result(self, state: RunState, inputs: RunInputs, total: float, targets_s: float,
+                snapshot: Callable[[], Checkpoint]) -> StylizeResult:
+        x = state.pixels
         assert x is not None
+        interrupted = self._stop
         checkpoint = snapshot() if interrupted else None
         # Losses of the final image itself (the last event reports the iterate before the last update).
         with torch.no_grad():
-            final_terms = {k_: float(v) for k_, v in self.loss(x.detach()).items()}
+            final_terms = {k: float(v) for k, v in self.loss(x.detach()).items()}
         pixels = x.detach()[0].clamp(0, 1).float().cpu()
-        alpha = None
-        if content_data.alpha is not None:
-            alpha = resize(content_data.alpha[None], (pixels.shape[2], pixels.shape[1]))[0].cpu()
-        total = time.perf_counter() - t0
+        alpha = inputs.content.alpha
+        if alpha is not None:
+            alpha = resize(alpha[None], (pixels.shape[2], pixels.shape[1]))[0].cpu()
         timings = {
-            "total_s": total, "targets_s": t_targets, "optimize_s": total - t_targets,
-            "steps": step, "s_per_step": (total - t_targets) / max(step, 1),
+            "total_s": total, "targets_s": targets_s, "optimize_s": total - targets_s,
+            "steps": state.step, "s_per_step": (total - targets_s) / max(state.step, 1),
         }
-        return StylizeResult(pixels, alpha, final_terms or last, timings, c, self.model, history, notes,
-                             interrupted, checkpoint)
+        return StylizeResult(pixels, alpha, final_terms, timings, self.config, self.model, state.history,
+                             state.notes, interrupted, checkpoint)
 
     def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
         """One optimiser step (exactly one forward and backward); returns the loss terms evaluated."""
@@ -279,16 +328,18 @@ class Stylizer:
         opt.step(closure)
         return {name: float(v.detach()) for name, v in terms.items()}
 
-    def _init(self, kind: str, arg: Any, content: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _init(self, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        kind, arg = parse_init(self.config.init)
         if kind == "content":
             return content.clone()
-        noise = noise_image(self.config.noise, content, gen, self.weights.preprocessing)
+        if kind == "file":
+            data = load_input(str(arg))
+            return resize(data.pixels[None].to(content.device), (content.shape[-1], content.shape[-2]))
+        noise = noise_image(self.config.noise, content, generator, self.weights.preprocessing)
         if kind == "noise":
             return noise
-        if kind == "mix":
-            return arg * noise + (1 - arg) * content
-        data = load_input(arg)
-        return resize(data.pixels[None].to(content.device), (content.shape[-1], content.shape[-2]))
+        assert isinstance(arg, float)
+        return arg * noise + (1 - arg) * content
 
 
 def stylize(content: ImageLike, style: ImageLike | list[ImageLike], config: RunConfig | None = None,
@@ -310,13 +361,3 @@ def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(obj, list | tuple):
         return type(obj)(_map_tensors(v, fn) for v in obj)
     return obj
-
-
-def _to_cpu(obj: Any) -> Any:
-    """Detached CPU copies of the tensors in ``obj`` (for checkpoints)."""
-    return _map_tensors(obj, lambda t: t.detach().cpu())
-
-
-def _to_device(obj: Any, device: torch.device) -> Any:
-    """Inverse of :func:`_to_cpu` for ``device``."""
-    return _map_tensors(obj, lambda t: t.to(device))

@@ -9,53 +9,51 @@ and writes into ``out/``:
 * ``sheet.png`` -- a labelled contact sheet (:mod:`restyle.engine.sheet`);
 * ``results.json`` (base config, axes, every cell) and ``results.csv`` (one row per cell).
 
-Resuming: a killed sweep run again with the same arguments skips every cell whose record exists
-and matches (same settings, same input images); nothing finished is redone.
-
-Sharing: weights are loaded once per model, and content features and style Gram matrices are
-memoised by the exact input tensor, the network (weights, pooling, layers) and the loss mode, so
-cells that differ only in weights of the terms, optimiser, learning rate, iterations, init or seed
-reuse the targets computed by the first cell (see :class:`TargetCache`).
+A sweep is a list of cell :class:`~restyle.engine.job.Job` s handed to an executor (default
+:class:`~restyle.engine.executor.LocalExecutor`), plus the sheet and tables made from the cells'
+records. So everything a batch does, a sweep does: a killed sweep run again skips every cell
+whose image and record are finished with the same settings and inputs, continues a cell from its
+checkpoint, and a signal saves the running cell's partial image. Weights are loaded once per
+model, and content features and style Grams are shared between cells whose targets do not
+change (:class:`~restyle.engine.targets.TargetCache`).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from PIL import Image
 
-from restyle.config import RunConfig, coerce, field_names
-from restyle.engine.events import Iterate
-from restyle.engine.inputs import load_run_inputs
+from restyle.config import RunConfig, coerce, field_names, image_settings, sweepable_fields
+from restyle.engine.events import JobEvent, JobFinished, JobSkipped, Listener
+from restyle.engine.executor import Executor, LocalExecutor
+from restyle.engine.inputs import load_input, load_run_inputs
+from restyle.engine.job import Job, JobResult
+from restyle.engine.pyramid import fit_size
 from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, header_text, render_sheet
+from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError, ImageError, suggest
 from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
 from restyle.io.files import atomic_write_text
-from restyle.io.image import ImageData, pil_to_tensor, read_image, write_image
+from restyle.io.image import pil_to_tensor, read_image, read_metadata, write_image
+from restyle.presets import format_value  # TEMP
 
 __all__ = [
-    "Axis", "Cell", "CellRecord", "SweepEvent", "SweepResult", "TargetCache", "make_axis", "parse_vary",
-    "plan", "sweep",
+    "Axis", "Cell", "CellDone", "CellRecord", "SweepResult", "make_axis", "parse_vary", "plan", "sweep",
 ]
 
-#: Settings that cannot be swept (they do not change the result, or change the base itself).
-NOT_SWEEPABLE = ("preset", "device", "save_every", "checkpoint_every")
-#: Settings ignored when deciding whether a finished cell matches (they do not change its image).
-IGNORED_FOR_RESUME = ("device", "save_every", "checkpoint_every")
 #: Bumped when the meaning of a cell record changes; older records are then recomputed.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 MAX_CELLS = 64
 
 
@@ -73,7 +71,7 @@ def _check_field(name: str) -> str:
     names = field_names()
     if key not in names:
         raise ConfigError(f"--vary: unknown setting {name!r}{suggest(key, names)}")
-    if key in NOT_SWEEPABLE:
+    if key not in sweepable_fields():
         raise ConfigError(f"--vary: {key} cannot be swept (run one sweep per {key})")
     return key
 
@@ -111,8 +109,6 @@ def parse_vary(spec: str) -> Axis:
 
 
 def _label(value: Any) -> str:
-    from restyle.presets import format_value
-
     return format_value(value)
 
 
@@ -165,77 +161,6 @@ def plan(base: RunConfig, axes: Sequence[Axis]) -> list[Cell]:
     return cells
 
 
-# ------------------------------------------------------------------------------------------ targets
-def _fingerprint(t: torch.Tensor) -> tuple[Any, ...]:
-    data = t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
-    return tuple(t.shape), str(t.device), hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-class TargetCache:
-    """Memo of content targets and style Grams, shared by the Stylizers of a sweep.
-
-    :meth:`attach` wraps a Stylizer's ``loss.set_content``/``loss.set_style``: the first call
-    for an input computes the targets as usual; later calls with an equal input tensor (by
-    value), on the same network and loss mode, install the stored targets with
-    ``PerceptualLoss.set_targets`` instead of running the network again.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[Any, ...], tuple[dict[str, torch.Tensor], dict[str, float], float]] = {}
-        self.computed = 0  #: target sets computed
-        self.reused = 0  #: target sets taken from the memo
-        self.compute_s = 0.0  #: seconds spent computing
-        self.saved_s = 0.0  #: seconds the reused sets took to compute the first time
-
-    def attach(self, stylizer: Any, network_key: Any) -> None:
-        """Route ``stylizer``'s target computations through the memo; ``network_key`` names its weights."""
-        loss = stylizer.loss
-        net = (network_key, stylizer.config.pooling, loss.normalize, loss.tv_exponent, str(stylizer.device))
-        content_key = (*net, "content", tuple(sorted(loss.content_layers)))
-        style_key = (*net, "style", tuple(sorted(loss.style_layers)))
-        compute_content, compute_style = loss.set_content, loss.set_style
-
-        def set_content(content: torch.Tensor) -> None:
-            key = (*content_key, _fingerprint(content))
-            entry = self._entries.get(key)
-            if entry is None:
-                t0 = time.perf_counter()
-                compute_content(content)
-                scale = {k: v for k, v in loss.scale.items() if k.startswith("content:") or k == "tv"}
-                entry = (dict(loss.content_targets), scale, self._took(t0))
-                self._entries[key] = entry
-                return
-            self._reuse(entry)
-            loss.set_targets(dict(entry[0]), loss.style_targets, {**loss.scale, **entry[1]})
-
-        def set_style(style: torch.Tensor | list[torch.Tensor], blend: list[float] | None = None) -> None:
-            styles = style if isinstance(style, list) else [style]
-            key = (*style_key, tuple(_fingerprint(s) for s in styles), tuple(blend or ()))
-            entry = self._entries.get(key)
-            if entry is None:
-                t0 = time.perf_counter()
-                compute_style(style, blend)
-                scale = {k: v for k, v in loss.scale.items() if k.startswith("style:")}
-                entry = (dict(loss.style_targets), scale, self._took(t0))
-                self._entries[key] = entry
-                return
-            self._reuse(entry)
-            loss.set_targets(loss.content_targets, dict(entry[0]), {**loss.scale, **entry[1]})
-
-        loss.set_content = set_content
-        loss.set_style = set_style
-
-    def _took(self, t0: float) -> float:
-        dt = time.perf_counter() - t0
-        self.computed += 1
-        self.compute_s += dt
-        return dt
-
-    def _reuse(self, entry: tuple[Any, Any, float]) -> None:
-        self.reused += 1
-        self.saved_s += entry[2]
-
-
 # ------------------------------------------------------------------------------------------ records
 @dataclass
 class CellRecord:
@@ -249,10 +174,10 @@ class CellRecord:
     size: tuple[int, int]  #: (width, height) of the result
     resumed: bool = False  #: True when found finished on disk instead of run now
 
-    def to_dict(self, key: str = "") -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form (the per-cell file and a results.json entry)."""
         return {
-            "version": RECORD_VERSION, "key": key, "index": self.cell.index, "row": self.cell.row,
+            "version": RECORD_VERSION, "index": self.cell.index, "row": self.cell.row,
             "col": self.cell.col, "name": self.cell.name, "values": self.cell.values, "labels": self.cell.labels,
             "image": self.image, "losses": self.losses, "time_s": self.time_s, "model": self.model,
             "size": list(self.size), "config": self.cell.config.to_dict(),
@@ -260,19 +185,11 @@ class CellRecord:
 
 
 @dataclass
-class SweepEvent:
-    """Progress of a sweep. ``kind``: ``start`` (a cell begins), ``step`` (one optimiser step of
-    it, with ``iterate``), ``done`` (finished, with ``record``) or ``skip`` (found finished)."""
+class CellDone(JobEvent):
+    """A sweep cell is finished: run now, or found finished (``record.resumed``)."""
 
-    kind: str
-    cell: Cell
-    done: int  #: cells finished so far (run or skipped)
-    total: int
-    iterate: Iterate | None = None
     record: CellRecord | None = None
-
-
-SweepCallback = Callable[[SweepEvent], None]
+    done: int = 0  #: cells finished so far
 
 
 @dataclass
@@ -286,6 +203,7 @@ class SweepResult:
     sheet: Path | None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    interrupted: JobResult | None = None  #: the cell stopped by a signal (then no sheet is written)
 
     @property
     def ran(self) -> list[CellRecord]:
@@ -293,46 +211,29 @@ class SweepResult:
         return [r for r in self.records if not r.resumed]
 
 
-def _digest_input(image: Any) -> str:
-    """A short hash of an input image (file bytes, or pixel values)."""
-    h = hashlib.sha256()
-    items = image if isinstance(image, list) else [image]
-    for item in items:
-        if isinstance(item, str | os.PathLike):
-            try:
-                h.update(Path(item).read_bytes())
-            except OSError as e:
-                raise ImageError(f"cannot read {os.fspath(item)!r}: {e.strerror or e}") from None
-        elif isinstance(item, ImageData):
-            h.update(item.pixels.numpy().tobytes())
-        elif isinstance(item, torch.Tensor):
-            h.update(item.detach().cpu().float().contiguous().numpy().tobytes())
-        elif isinstance(item, Image.Image):
-            h.update(item.tobytes())
-        else:
-            raise ConfigError(f"unsupported image input {type(item).__name__}")
-    return h.hexdigest()[:16]
+def _load_record(path: Path, image: Path, cell: Cell) -> CellRecord | None:
+    """The finished record of ``cell`` if ``path`` holds one for its settings and for the image there now.
 
-
-def _cell_key(config: RunConfig, inputs: str, weights_id: str) -> str:
-    settings = {k: v for k, v in config.to_dict().items() if k not in IGNORED_FOR_RESUME}
-    blob = json.dumps({"v": RECORD_VERSION, "config": settings, "inputs": inputs, "weights": weights_id},
-                      sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _load_record(path: Path, key: str, out_dir: Path, cell: Cell) -> CellRecord | None:
-    """The finished record of ``cell`` if ``path`` holds one for the same key and its image exists."""
+    The record is written after the image; the image's own metadata says which inputs made it.
+    """
     try:
         data = json.loads(path.read_text())
-        if data.get("version") != RECORD_VERSION or data.get("key") != key:
-            return None
-        if not (out_dir / data["image"]).is_file():
+        meta = read_metadata(image) if image.is_file() else None
+        if (data.get("version") != RECORD_VERSION or meta is None
+                or data.get("inputs_sha256") != meta.get("inputs_sha256")
+                or image_settings(data["config"]) != image_settings(cell.config)):
             return None
         return CellRecord(cell, data["image"], {k: float(v) for k, v in data["losses"].items()},
                           float(data["time_s"]), str(data["model"]), tuple(data["size"]), resumed=True)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, ImageError):
         return None
+
+
+def _record(cell: Cell, image: str, result: JobResult) -> CellRecord:
+    r = result.result
+    assert r is not None
+    size = (int(r.pixels.shape[2]), int(r.pixels.shape[1]))
+    return CellRecord(cell, image, r.losses, r.timings["total_s"], r.model, size)
 
 
 # ------------------------------------------------------------------------------------------ the runner
@@ -342,11 +243,13 @@ def sweep(
     base: RunConfig,
     vary: Sequence[tuple[str, Sequence[Any]] | Axis],
     out_dir: str | os.PathLike,
-    callback: SweepCallback | None = None,
+    callback: Listener | None = None,
     *,
     weights: VGGWeights | None = None,
     cell_size: int = 256,
     title: str | None = None,
+    stop: GracefulStop | None = None,
+    executor: Executor | None = None,
 ) -> SweepResult:
     """Run every cell of the grid ``vary`` over ``base`` and write images, sheet, JSON and CSV to ``out_dir``.
 
@@ -356,20 +259,22 @@ def sweep(
         vary: one or two ``(field, values)`` (or :class:`Axis`); values are typed or strings as on
             the command line. The first runs along the sheet's columns, the second down its rows.
         out_dir: created if missing; finished cells found there are not run again.
-        callback: receives a :class:`SweepEvent` when a cell starts, after each step, and when done.
+        callback: receives the executor's job events (``event.job.tag`` is the :class:`Cell`) and a
+            :class:`CellDone` for every finished cell.
         weights: use these weights for every cell instead of loading ``model``/``weights``.
         cell_size: width of each result on the contact sheet, in pixels.
         title: first line of the sheet (default: a summary of the base settings).
+        stop: a :class:`GracefulStop` in effect around the call (its signal stops the running cell).
+        executor: where the cells run (default: a :class:`LocalExecutor` with ``weights`` and ``stop``).
 
+    Stopped, the sweep returns with ``interrupted`` set and writes no sheet; run it again to go on.
     A preset's model (``vgg19-caffe``) is loaded as given; build ``base`` with
-    :func:`restyle.presets.configure` to get the CLI's fallback to VGG16 when it is not cached.
+    :func:`restyle.config.configure` to get the CLI's fallback to VGG16 when it is not cached.
 
     Raises:
-        ConfigError: a bad axis or a cell whose settings do not validate (before anything runs).
+        ConfigError: a bad axis or a cell whose settings do not validate (before anything runs);
+        RestyleError: the first cell that failed (the other cells are run and kept first).
     """
-    from restyle.engine.stylize import Stylizer
-    from restyle.features import weights as registry
-
     t0 = time.perf_counter()
     base = base.validate()
     axes = [a if isinstance(a, Axis) else make_axis(a[0], a[1]) for a in vary]
@@ -381,68 +286,46 @@ def sweep(
         (out / "cells").mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ImageError(f"cannot create the sweep folder {str(out)!r}: {e.strerror or e}") from None
-    inputs = _digest_input(content) + _digest_input(style)
 
-    loaded: dict[str, tuple[VGGWeights, str]] = {}
-    targets = TargetCache()
-    records: list[CellRecord] = []
-    notes: list[str] = []
-
-    def network_id(config: RunConfig) -> str:
-        """Which weights a cell uses: the file, the registry entry, or the weights given."""
-        if weights is not None:
-            return f"given:{weights.source}"
-        return f"file:{config.weights}" if config.weights else registry.resolve_model(config.model)
-
-    def weights_for(config: RunConfig) -> tuple[VGGWeights, str]:
-        if weights is not None:
-            return weights, f"{weights.arch} weights from {weights.source}"
-        nid = network_id(config)
-        if nid not in loaded:  # once per model for the whole sweep
-            loaded[nid] = registry.load(config.model, config.weights)
-        return loaded[nid]
-
+    records: dict[int, CellRecord] = {}
+    jobs = []
     for cell in cells:
-        key = _cell_key(cell.config, inputs, network_id(cell.config))
-        record_path = out / "cells" / f"{cell.name}.json"
-        record = _load_record(record_path, key, out, cell)
-        if record is not None:
-            records.append(record)
-            if callback:
-                callback(SweepEvent("skip", cell, len(records), len(cells), record=record))
-            continue
-        if callback:
-            callback(SweepEvent("start", cell, len(records), len(cells)))
-        run_config, content_data, style_data = load_run_inputs(cell.config, content, style)
-        w, desc = weights_for(cell.config)
-        stylizer = Stylizer(run_config, weights=w)
-        stylizer.model = desc
-        targets.attach(stylizer, network_id(cell.config))
+        image = out / "cells" / f"{cell.name}.png"
+        found = _load_record(out / "cells" / f"{cell.name}.json", image, cell)
+        jobs.append(Job(image, content, style, cell.config, force=found is None, tag=cell))
+    emit = callback or (lambda event: None)
 
-        def on_step(event: Iterate, cell: Cell = cell) -> None:
-            if callback:
-                callback(SweepEvent("step", cell, len(records), len(cells), iterate=event))
+    def listen(event: Any) -> None:
+        emit(event)
+        cell: Cell = event.job.tag
+        if isinstance(event, JobFinished) and event.result is not None:
+            record = _record(cell, f"cells/{cell.name}.png", event.result)
+            doc = {**record.to_dict(), "inputs_sha256": event.result.fingerprint}
+            atomic_write_text(out / "cells" / f"{cell.name}.json", json.dumps(doc, indent=1, default=_json_default))
+        elif isinstance(event, JobSkipped):
+            record = _load_record(out / "cells" / f"{cell.name}.json", event.job.output, cell)
+            assert record is not None  # skipped only when its record was found (force otherwise)
+        else:
+            return
+        records[cell.index] = record
+        emit(CellDone(event.job, event.index, event.total, record, len(records)))
 
-        result = stylizer.run(content_data, style_data, on_step)
-        if result.interrupted:  # stopped early (request_stop, e.g. on a signal): never record a partial cell
-            raise KeyboardInterrupt
-        image_name = f"cells/{cell.name}.png"
-        summary = {**result.summary(), "sweep": {"values": cell.values, "config": cell.config.to_dict()}}
-        write_image(out / image_name, result.pixels, alpha=result.alpha, metadata=summary)
-        size = (int(result.pixels.shape[2]), int(result.pixels.shape[1]))
-        record = CellRecord(cell, image_name, result.losses, result.timings["total_s"], result.model, size)
-        atomic_write_text(record_path, json.dumps(record.to_dict(key), indent=1, default=_json_default))
-        notes += [n for n in result.notes if n not in notes]
-        records.append(record)
-        if callback:
-            callback(SweepEvent("done", cell, len(records), len(cells), record=record))
-
+    executor = executor or LocalExecutor(base, weights=weights, stop=stop)
+    report = executor.run(jobs, listen)
+    ordered = [records[c.index] for c in cells if c.index in records]
+    notes: list[str] = []
+    for r in report.results:
+        notes += [n for n in (r.result.notes if r.result else []) if n not in notes]
     timings = {
-        "total_s": time.perf_counter() - t0, "cells": len(cells), "cells_run": sum(not r.resumed for r in records),
-        "cells_resumed": sum(r.resumed for r in records), "targets_computed": targets.computed,
-        "targets_reused": targets.reused, "targets_s": targets.compute_s, "targets_saved_s": targets.saved_s,
+        "total_s": time.perf_counter() - t0, "cells": len(cells), "cells_run": sum(not r.resumed for r in ordered),
+        "cells_resumed": sum(r.resumed for r in ordered), **report.targets,
     }
-    result = SweepResult(base, axes, records, out, None, timings, notes)
+    result = SweepResult(base, axes, ordered, out, None, timings, notes, report.interrupted)
+    if report.failed:
+        failed = report.failed[0]
+        raise failed.exception or ConfigError(failed.error)
+    if len(ordered) < len(cells):  # stopped: the finished cells are kept, the rest run next time
+        return result
     result.sheet = write_sheet(result, content, style, cell_size=cell_size, title=title)
     write_results(result, content, style)
     return result
@@ -463,8 +346,6 @@ def _input_name(image: Any) -> str:
 
 
 def _thumbnail(image: Any) -> Image.Image:
-    from restyle.engine.stylize import load_input
-
     first = image[0] if isinstance(image, list) else image
     return load_input(first, max_side=512).to_pil()
 
@@ -579,10 +460,9 @@ def seed_balance(config: RunConfig, content: Any, reference_height: int = SEED_H
     gives the same picture. Multiplying the style weight by ``pixels / seed pixels`` restores
     the seed's balance exactly.
     """
-    from restyle.engine.pyramid import fit_size
-
-    run_config, data, _ = load_run_inputs(config, content, content)
-    w, h = fit_size(data.pixels.shape[2], data.pixels.shape[1], run_config.size)
+    inputs = load_run_inputs(config, content, content)
+    data = inputs.content
+    w, h = fit_size(data.pixels.shape[2], data.pixels.shape[1], inputs.config.size)
     ow, oh = data.original_size
     seed_pixels = reference_height * int(reference_height / oh * ow)  # ncols = int(nrows / H * W)
     return w * h / seed_pixels

@@ -38,16 +38,22 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
     return (gram - target_gram).square().mean()
 
 
-def tv_loss(image: torch.Tensor, exponent: float = 1.0, eps: float = 1e-8) -> torch.Tensor:
-    """Total variation ``mean((Δy² + Δx²)^exponent)`` of an ``(N, C, H, W)`` image.
+def tv_terms(image: torch.Tensor, exponent: float = 1.0, eps: float = 1e-8) -> torch.Tensor:
+    """``(Δy² + Δx²)^exponent`` per channel at the (H-1)·(W-1) positions with both neighbours.
 
     ``eps`` is added inside the power only when ``exponent < 1``, where the gradient at 0 is infinite.
+    The TV losses are this tensor's mean (restyle) or sum (the seeds' formulas).
     """
     dy = image[..., 1:, :-1] - image[..., :-1, :-1]
     dx = image[..., :-1, 1:] - image[..., :-1, :-1]
     s = dy.square() + dx.square()
     if exponent == 1.0:
-        return s.mean()
+        return s
     if exponent < 1.0:
         s = s + eps
-    return s.pow(exponent).mean()
+    return s.pow(exponent)
+
+
+def tv_loss(image: torch.Tensor, exponent: float = 1.0, eps: float = 1e-8) -> torch.Tensor:
+    """Total variation ``mean((Δy² + Δx²)^exponent)`` of an ``(N, C, H, W)`` image (see :func:`tv_terms`)."""
+    return tv_terms(image, exponent, eps).mean()

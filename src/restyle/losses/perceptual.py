@@ -26,28 +26,21 @@ seed; keras: the Keras neural style example and ryanwu's seed; tf-tutorial: Tens
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from restyle.features.vgg import VGGFeatures
-from restyle.losses.functional import content_loss, gram_matrix, style_loss, tv_loss
+from restyle.losses.functional import content_loss, gram_matrix, style_loss, tv_loss, tv_terms
 
 LossDict = dict[str, torch.Tensor]
 
 
 def _tv_sum(z: torch.Tensor, exponent: float) -> torch.Tensor:
-    """``Σ((Δy² + Δx²)^exponent)`` over channels and the positions with both neighbours."""
-    dy = z[..., 1:, :-1] - z[..., :-1, :-1]
-    dx = z[..., :-1, 1:] - z[..., :-1, :-1]
-    s = dy.square() + dx.square()
-    if exponent == 1.0:
-        return s.sum()
-    if exponent < 1.0:
-        s = s + 1e-8
-    return s.pow(exponent).sum()
+    """``Σ((Δy² + Δx²)^exponent)``: the seeds' TV (a sum where restyle's :func:`tv_loss` takes the mean)."""
+    return tv_terms(z, exponent).sum()
 
 
 def _tv_l1(x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +95,24 @@ FORMULAS: dict[str, _Formula] = {
 }
 
 
+@dataclass
+class Targets:
+    """What the loss compares an image with: content features, style Grams and each term's scale.
+
+    A value: computed by :meth:`PerceptualLoss.compute_targets` (or its content/style halves), it
+    can be stored, shared between runs (see :class:`restyle.engine.targets.TargetCache`) and
+    installed with ``loss.targets = t``. ``a | b`` merges two halves.
+    """
+
+    content: dict[str, torch.Tensor] = field(default_factory=dict)
+    style: dict[str, torch.Tensor] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)  #: ``content:L``, ``style:L`` and ``tv`` factors
+
+    def __or__(self, other: Targets) -> Targets:
+        return Targets({**self.content, **other.content}, {**self.style, **other.style},
+                       {**self.scale, **other.scale})
+
+
 class PerceptualLoss(nn.Module):
     """``total = α·content + β·style + γ·tv`` on top of one shared VGG forward.
 
@@ -137,38 +148,31 @@ class PerceptualLoss(nn.Module):
         self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
         self.tv_exponent = tv_exponent
         self.normalize = normalize
-        self.content_targets: dict[str, torch.Tensor] = {}
-        self.style_targets: dict[str, torch.Tensor] = {}
-        self.scale: dict[str, float] = {}
+        self.targets = Targets()
 
     @torch.no_grad()
-    def set_content(self, content: torch.Tensor) -> None:
-        """Compute content targets (and the TV scale) from an ``(N, 3, H, W)`` RGB [0, 1] image."""
+    def content_targets(self, content: torch.Tensor) -> Targets:
+        """Content features (and the TV scale) of an ``(N, 3, H, W)`` RGB [0, 1] image."""
         feats = self.extractor(content) if self.content_layers else {}
-        self.content_targets = {n: feats[n].detach() for n in self.content_layers}
-        for n, t in self.content_targets.items():
-            self.scale[f"content:{n}"] = self._norm(t)
-        self.scale["tv"] = self._norm_tv(content)
+        features = {n: feats[n].detach() for n in self.content_layers}
+        scale = {f"content:{n}": self._norm(t) for n, t in features.items()}
+        scale["tv"] = self._norm_tv(content)
+        return Targets(content=features, scale=scale)
 
     @torch.no_grad()
-    def set_style(self, style: torch.Tensor | list[torch.Tensor], blend: list[float] | None = None) -> None:
-        """Compute the style Gram targets; several style images are blended (default equally)."""
-        styles = style if isinstance(style, list) else [style]
-        blend = blend or [1.0] * len(styles)
-        total = sum(blend)
+    def style_targets(self, styles: Sequence[torch.Tensor]) -> Targets:
+        """Style Gram targets; several style images are averaged with equal weights."""
         grams: dict[str, torch.Tensor] = {}
-        for image, b in zip(styles, blend, strict=True):
+        for image in styles:
             feats = self.extractor(image)
             for n in self.style_layers:
-                g = gram_matrix(feats[n]) * (b / total)
+                g = gram_matrix(feats[n]) / len(styles)
                 grams[n] = grams[n] + g if n in grams else g
-        self.style_targets = grams
-        for n, g in grams.items():
-            self.scale[f"style:{n}"] = self._norm(g)
+        return Targets(style=grams, scale={f"style:{n}": self._norm(g) for n, g in grams.items()})
 
-    def set_targets(self, content_targets: dict, style_targets: dict, scale: dict) -> None:
-        """Install targets computed elsewhere (shared between runs, e.g. by a sweep)."""
-        self.content_targets, self.style_targets, self.scale = content_targets, style_targets, scale
+    def compute_targets(self, content: torch.Tensor, styles: Sequence[torch.Tensor]) -> Targets:
+        """Both halves: ``loss.targets = loss.compute_targets(content, [style])`` before evaluating."""
+        return self.content_targets(content) | self.style_targets(styles)
 
     def _norm(self, target: torch.Tensor) -> float:
         if self.normalize != "relative":
@@ -184,24 +188,25 @@ class PerceptualLoss(nn.Module):
         """Weighted terms and their sum for an ``(N, 3, H, W)`` RGB [0, 1] image."""
         feats = self.extractor(image)
         formula = FORMULAS[self.normalize]
+        t = self.targets
         zero = image.new_zeros(())
         terms: LossDict = {}
         if self.content_layers:
             s = sum(
-                w * self.scale[f"content:{n}"] * formula.content(feats[n], self.content_targets[n])
+                w * t.scale[f"content:{n}"] * formula.content(feats[n], t.content[n])
                 for n, w in self.content_layers.items()
             )
             div = sum(self.content_layers.values()) if formula.average_layers else 1.0
             terms["content"] = self.weights["content"] * s / div
         if self.style_layers:
             s = sum(
-                w * self.scale[f"style:{n}"] * formula.style(feats[n], self.style_targets[n], image)
+                w * t.scale[f"style:{n}"] * formula.style(feats[n], t.style[n], image)
                 for n, w in self.style_layers.items()
             )
             div = sum(self.style_layers.values()) if formula.average_layers else 1.0
             terms["style"] = self.weights["style"] * s / div
         if self.weights["tv"]:
             z = self.extractor.preprocessing(image) if self.normalize not in ("relative", "none") else image
-            terms["tv"] = self.weights["tv"] * self.scale["tv"] * formula.tv(image, z, self.tv_exponent)
+            terms["tv"] = self.weights["tv"] * t.scale["tv"] * formula.tv(image, z, self.tv_exponent)
         terms["total"] = sum(terms.values(), zero)
         return terms

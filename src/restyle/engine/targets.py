@@ -1,0 +1,77 @@
+"""A memo of loss targets shared between runs (sweep cells, batch pairs with the same painting).
+
+Content features and style Grams depend only on the input pixels, the network (weights, pooling,
+layers) and the loss mode; runs that differ in term weights, optimiser, iterations, init or seed
+reuse them. The Stylizer asks the cache for each half of its :class:`~restyle.losses.perceptual.Targets`
+at every scale, as pystiche's encoders cache per input; nothing is patched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+
+import torch
+
+from restyle.losses.perceptual import PerceptualLoss, Targets
+
+#: Target sets kept (least recently used dropped first): bounds memory in long batches.
+MAX_ENTRIES = 32
+
+
+def tensor_key(t: torch.Tensor) -> tuple[Hashable, ...]:
+    """Shape, device and a digest of the values of ``t``: equal for equal tensors."""
+    data = t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return tuple(t.shape), str(t.device), hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+class TargetCache:
+    """Memo of :class:`Targets` halves keyed by input pixels, network and loss mode.
+
+    Counters: ``computed`` / ``reused`` target sets, ``compute_s`` seconds spent computing and
+    ``saved_s`` the seconds the reused sets took the first time.
+    """
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._entries: OrderedDict[Hashable, tuple[Targets, float]] = OrderedDict()
+        self.max_entries = max_entries
+        self.computed = 0
+        self.reused = 0
+        self.compute_s = 0.0
+        self.saved_s = 0.0
+
+    def content(self, loss: PerceptualLoss, network: Hashable, image: torch.Tensor) -> Targets:
+        """``loss.content_targets(image)``, computed once per distinct input and network."""
+        key = (network, loss.normalize, loss.tv_exponent, "content", tuple(sorted(loss.content_layers)),
+               tensor_key(image))
+        return self._get(key, lambda: loss.content_targets(image))
+
+    def style(self, loss: PerceptualLoss, network: Hashable, images: Sequence[torch.Tensor]) -> Targets:
+        """``loss.style_targets(images)``, computed once per distinct inputs and network."""
+        key = (network, loss.normalize, "style", tuple(sorted(loss.style_layers)),
+               tuple(tensor_key(s) for s in images))
+        return self._get(key, lambda: loss.style_targets(images))
+
+    def stats(self) -> dict[str, float]:
+        """The counters as a dict (for timings records)."""
+        return {"targets_computed": self.computed, "targets_reused": self.reused, "targets_s": self.compute_s,
+                "targets_saved_s": self.saved_s}
+
+    def _get(self, key: Hashable, compute: Callable[[], Targets]) -> Targets:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            self.reused += 1
+            self.saved_s += entry[1]
+            return entry[0]
+        t0 = time.perf_counter()
+        targets = compute()
+        took = time.perf_counter() - t0
+        self.computed += 1
+        self.compute_s += took
+        self._entries[key] = (targets, took)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return targets
