@@ -9,10 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from restyle.cli.app import app
-from restyle.config import RunConfig
+from restyle.cli.presets_view import describe, markdown
+from restyle.config import RunConfig, configure
 from restyle.errors import ConfigError
 from restyle.features import weights as registry
-from restyle.presets import PRESETS, configure, describe, get_preset
+from restyle.presets import PRESETS, get_preset
 
 S5 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -258,7 +259,5 @@ def test_cli_run_preset_with_overrides(tmp_path: Path, tiny_weights_file: Path) 
 
 
 def test_docs_presets_md_is_up_to_date() -> None:
-    from restyle.presets import markdown
-
     doc = Path(__file__).parents[1] / "docs" / "presets.md"
     assert doc.read_text() == markdown(), "regenerate: restyle presets --markdown > docs/presets.md"

@@ -1,7 +1,21 @@
 """``RunConfig``: every setting of a run, the single source of CLI flags, presets and JSON sidecars.
 
-Each field's ``metadata["help"]`` is the flag's help text; the CLI builds its options from
-these fields, so the library API and the command line cannot drift apart.
+Each field declares itself in its metadata, so the library API, the command line and the
+checks cannot drift apart:
+
+* ``help``: the flag's help text (the CLI builds its options from these fields);
+* ``choices``: the allowed values;
+* ``ge``, ``gt``, ``le``, ``lt``: bounds of a number (≥, >, ≤, <); ``unit`` names them in messages.
+  Float settings must always be finite;
+* ``parse``: a parser of the field's string syntax (``init``, ``noise``, ...), called with the value;
+  its ConfigError is the message;
+* ``check``: any other rule, called with ``(name, value)`` (the layer weights);
+* ``affects_image=False``: the setting changes how or where a run executes, never its result
+  (``device``, ``save_every``, ``checkpoint_every``): :func:`image_settings` leaves it out;
+* ``sweepable=False``: ``restyle sweep --vary`` refuses it (``preset``, which replaces the base
+  itself). Settings that do not affect the image are never sweepable either.
+
+:meth:`RunConfig.validate` is one loop over these declarations (plus one rule across fields).
 """
 
 from __future__ import annotations
@@ -9,11 +23,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import re
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from PIL import ImageColor
 
 from restyle.errors import ConfigError, suggest
+from restyle.features import weights as registry
+from restyle.presets import get_preset
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -23,181 +44,13 @@ NORMALIZATIONS = ("relative", "none", "neural-style", "gatys", "cs20", "keras", 
 IMAGE_FITS = ("stretch", "crop")
 DEVICES = ("auto", "cpu", "cuda")
 ALPHA_MODES = ("keep", "composite")
+BIT_DEPTHS = (8, 16)
 #: Largest longest side accepted (print resolution: 16384 px = A1 at 600 dpi, roughly).
 MAX_SIZE = 16384
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
-    if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
-
-
-@dataclass
-class RunConfig:
-    """All settings of one stylisation. Defaults give a good result on CPU in a few minutes."""
-
-    # --- recipe
-    preset: str | None = _f(None, "Start from a named recipe (sbavon, cs20, ryanwu, tf-tutorial, gatys2016, "
-                            "neural-style; see `restyle presets`); flags given explicitly override its values.")
-    # --- model
-    model: str = _f("auto", "Weights: vgg16, vgg19, vgg16-torchvision, vgg19-caffe, or auto "
-                    "(vgg19 if cached, else vgg16).")
-    weights: str | None = _f(None, "Weights file (.pth, .safetensors, .onnx, .h5, .mat); overrides --model.")
-    pooling: str = _f("max", "Pooling in the VGG: max or avg (Gatys 2016 uses avg).")
-    # --- objective
-    content_layers: dict[str, float] = _f({"relu4_2": 1.0}, "Content layers with optional weights, "
-                                          "e.g. relu4_2 or conv4_2:1,conv5_2:0.5 (block4_conv2 also accepted).")
-    style_layers: dict[str, float] = _f({n: 1.0 for n in DEFAULT_STYLE_LAYERS},
-                                        "Style layers with optional weights, e.g. relu1_1:1,relu2_1:0.5.")
-    content_weight: float = _f(1.0, "Weight α of the content term.")
-    style_weight: float = _f(10.0, "Weight β of the style term.")
-    tv_weight: float = _f(0.1, "Weight γ of the total-variation (smoothness) term.")
-    tv_exponent: float = _f(1.0, "Exponent β of TV: mean((dx²+dy²)^β); 1.25 is the Keras form.")
-    normalize: str = _f("relative", "Loss formulas: relative (each term divided by its target's size), none "
-                        "(plain means), or a source's own: neural-style, gatys, cs20, keras, tf-tutorial.")
-    # --- optimisation
-    optimizer: str = _f("lbfgs", "Optimiser: lbfgs or adam.")
-    lr: float | None = _f(None, "Learning rate (default 1 for L-BFGS, 0.02 for Adam).")
-    adam_beta1: float = _f(0.9, "Adam β1.")
-    adam_beta2: float = _f(0.999, "Adam β2.")
-    adam_eps: float = _f(1e-8, "Adam ε.")
-    lbfgs_history: int = _f(50, "L-BFGS history size (memory: 2 images per step kept).")
-    iterations: int = _f(200, "Iterations at the final scale (coarser scales use the same number).")
-    scales: int = _f(3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.")
-    init: str = _f("content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.")
-    noise: str = _f("unit", "Noise of --init noise/mix: unit (uniform 0-1 per pixel), uniform:A (mean pixel ± A) "
-                    "or normal:S (mean pixel + N(0, S²)); A and S in 0-255 units.")
-    seed: int = _f(0, "Random seed (noise init); the same seed gives the same result.")
-    # --- sizes and device
-    size: int = _f(512, "Longest side of the output in pixels.")
-    image_size: str | None = _f(None, "Resize content and style to exactly WxH pixels (Wx or xH: the other side "
-                                "follows the content's aspect); replaces --size.")
-    image_fit: str = _f("stretch", "How --image-size meets another aspect ratio: stretch, or crop (centre) first.")
-    style_scale: float = _f(1.0, "Style image's longest side relative to --size.")
-    device: str = _f("auto", "cpu, cuda, or auto (cuda when available).")
-    save_every: int = _f(0, "Write an intermediate image every N iterations (0: never).")
-    checkpoint_every: int = _f(0, "Write a resumable checkpoint every N iterations (0: only on Ctrl-C/SIGTERM).")
-    # --- input/output images
-    alpha: str = _f("keep", "Transparent inputs: keep (restore the alpha on output) or composite (on --background).")
-    background: str = _f("#ffffff", "Background colour for --alpha composite (#rrggbb or a colour name).")
-    bit_depth: int = _f(8, "Bits per channel of the output: 8, or 16 (PNG/TIFF only).")
-
-    # ------------------------------------------------------------------ helpers
-    def validate(self) -> RunConfig:
-        """Raise ConfigError naming the first bad value; return self for chaining."""
-        _choice("pooling", self.pooling, POOLINGS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("normalize", self.normalize, NORMALIZATIONS)
-        _choice("image_fit", self.image_fit, IMAGE_FITS)
-        if self.preset is not None:
-            from restyle.presets import get_preset
-
-            get_preset(self.preset)
-        parse_noise(self.noise)
-        if self.image_size is not None:
-            parse_image_size(self.image_size)
-        _choice("device", self.device, DEVICES)
-        for name in ("content_weight", "style_weight", "tv_weight", "adam_eps"):
-            _non_negative(name, getattr(self, name))
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, got {self.lr}")
-        if not (math.isfinite(self.tv_exponent) and 0.5 <= self.tv_exponent <= 4):
-            raise ConfigError(f"tv_exponent must be between 0.5 and 4, got {self.tv_exponent}")
-        for name in ("adam_beta1", "adam_beta2"):
-            v = getattr(self, name)
-            if not (0 <= v < 1):
-                raise ConfigError(f"{name} must be in [0, 1), got {v}")
-        if self.iterations < 1:
-            raise ConfigError(f"iterations must be at least 1, got {self.iterations}")
-        if not 1 <= self.scales <= 8:
-            raise ConfigError(f"scales must be between 1 and 8, got {self.scales}")
-        if self.lbfgs_history < 1:
-            raise ConfigError(f"lbfgs_history must be at least 1, got {self.lbfgs_history}")
-        if not 16 <= self.size <= MAX_SIZE:
-            raise ConfigError(f"size must be between 16 and {MAX_SIZE} pixels, got {self.size}")
-        if not (math.isfinite(self.style_scale) and 0.05 <= self.style_scale <= 8):
-            raise ConfigError(f"style_scale must be between 0.05 and 8, got {self.style_scale}")
-        for name in ("save_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
-        _choice("alpha", self.alpha, ALPHA_MODES)
-        parse_colour(self.background)
-        if self.bit_depth not in (8, 16):
-            raise ConfigError(f"bit_depth must be 8 or 16, got {self.bit_depth}")
-        parse_init(self.init)
-        if not self.style_layers and not self.content_layers:
-            raise ConfigError("no content and no style layers: nothing to optimise")
-        for kind in ("content_layers", "style_layers"):
-            layers = getattr(self, kind)
-            for n, w in layers.items():
-                _non_negative(f"{kind} weight of {n}", w)
-            if layers and sum(layers.values()) <= 0:
-                raise ConfigError(f"{kind}: the layer weights sum to 0")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of every field."""
-        return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        """The config as JSON (stored in output PNGs and sidecars)."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """Build from a dict of field values (strings are parsed as on the command line)."""
-        return cls().replace(**d)
-
-    def replace(self, **overrides: Any) -> RunConfig:
-        """A copy with some fields changed; values may be strings as typed on the command line.
-
-        ``preset=NAME`` first applies that preset's values (see :mod:`restyle.presets`), then the
-        other overrides on top, so explicitly given settings always win. Giving ``size`` without
-        ``image_size`` clears a fixed ``image_size`` (from a preset or the base): the longest side
-        asked for is what the run uses.
-        """
-        names = {f.name for f in fields(self)}
-        parsed = {}
-        for key, value in overrides.items():
-            k = key.replace("-", "_")
-            if k not in names:
-                raise ConfigError(f"unknown setting {key!r}{suggest(k, names)}")
-            parsed[k] = coerce(k, value)
-        base = self
-        if parsed.get("preset") is not None:
-            from restyle.presets import get_preset
-
-            base = dataclasses.replace(self, **get_preset(parsed["preset"]).values)
-        if "size" in parsed and "image_size" not in parsed:
-            parsed["image_size"] = None
-        return dataclasses.replace(base, **parsed)
-
-
-def field_names() -> list[str]:
-    """Names of all RunConfig fields in declaration order."""
-    return [f.name for f in fields(RunConfig)]
-
-
-_TYPES: dict[str, str] = {f.name: str(f.type) for f in fields(RunConfig)}
-
-
-def coerce(name: str, value: Any) -> Any:
-    """Convert a value (often a CLI string) to the type of field ``name``; ConfigError if impossible."""
-    kind = _TYPES[name]
-    if kind.startswith("dict"):
-        return parse_layers(value, name) if isinstance(value, str) else {str(k): float(v) for k, v in value.items()}
-    if "None" in kind and (value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))):
-        return None  # "none" on the command line clears an optional setting (e.g. a preset's --image-size)
-    if value is None:
-        raise ConfigError(f"{name} needs a value")
-    if kind.startswith("float"):
-        return _number(name, value, float)
-    if kind.startswith("int"):
-        return _number(name, value, int)
-    return str(value)
-
-
+# ---------------------------------------------------------------------------------- value syntaxes
+# Defined before RunConfig: its fields name these parsers in their metadata.
 def _number(name: str, value: Any, typ: type) -> Any:
     try:
         if typ is int and isinstance(value, str):
@@ -208,6 +61,11 @@ def _number(name: str, value: Any, typ: type) -> Any:
         return typ(value)
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{name} must be {'an integer' if typ is int else 'a number'}, got {value!r}") from None
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0):
+        raise ConfigError(f"{name} must be a finite number ≥ 0, got {value}")
 
 
 _LAYER = re.compile(r"^[a-z]+\d(_(conv)?\d)?$|^block\d_(conv\d|pool)$")
@@ -238,9 +96,29 @@ def parse_layers(spec: str, what: str = "layers") -> dict[str, float]:
     return out
 
 
-def format_layers(layers: dict[str, float]) -> str:
+def format_layers(layers: Mapping[str, float]) -> str:
     """Inverse of :func:`parse_layers` (weights of 1 omitted)."""
     return ",".join(n if w == 1 else f"{n}:{w:g}" for n, w in layers.items())
+
+
+def format_value(value: Any) -> str:
+    """A setting's value as typed on the command line (``-`` for None); the inverse of :func:`coerce`."""
+    if value is None:
+        return "-"
+    if isinstance(value, Mapping):
+        return format_layers(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _check_layer_weights(name: str, layers: Any) -> None:
+    if not isinstance(layers, Mapping):
+        raise ConfigError(f"{name} must map layer names to weights, got {layers!r}")
+    for n, w in layers.items():
+        _non_negative(f"{name} weight of {n}", w)
+    if layers and sum(layers.values()) <= 0:
+        raise ConfigError(f"{name}: the layer weights sum to 0")
 
 
 def parse_init(init: str) -> tuple[str, float | str | None]:
@@ -287,36 +165,290 @@ def parse_image_size(spec: str) -> tuple[int | None, int | None]:
 
 def parse_colour(colour: str) -> tuple[int, int, int]:
     """``#rrggbb``, ``#rgb`` or a CSS colour name → (r, g, b); ConfigError if unknown."""
-    from PIL import ImageColor
-
     try:
         return ImageColor.getrgb(colour)[:3]
     except (ValueError, AttributeError):
         raise ConfigError(f"background {colour!r} is not a colour (use #rrggbb or a name like white)") from None
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}{suggest(value, choices)}")
+# ---------------------------------------------------------------------------------- the settings
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt,
+}
+_META_KEYS = {"choices", "unit", "parse", "check", "affects_image", "sweepable", *_BOUNDS}
 
 
-def _non_negative(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise ConfigError(f"{name} must be a finite number ≥ 0, got {value}")
+def _f(default: Any, help: str, **meta: Any) -> Any:
+    """A field with its help text and constraints (keys: see the module docstring)."""
+    if unknown := set(meta) - _META_KEYS:  # a typo (``gte=``) would silently drop a check
+        raise TypeError(f"unknown field metadata {sorted(unknown)}")
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
 
 
-def image_settings(config: RunConfig | dict[str, Any]) -> dict[str, Any]:  # TEMP until the config branch lands
-    """The settings that change the result image (resume and skip compare these)."""
-    d = config.to_dict() if isinstance(config, RunConfig) else config
-    return {k: v for k, v in d.items() if k not in ("save_every", "checkpoint_every", "device")}
+@dataclass
+class RunConfig:
+    """All settings of one stylisation. Defaults give a good result on CPU in a few minutes."""
+
+    # --- recipe (its values land in the other fields; the name stays as the result's label)
+    preset: str | None = _f(None, "Start from a named recipe (sbavon, cs20, ryanwu, tf-tutorial, gatys2016, "
+                            "neural-style; see `restyle presets`); flags given explicitly override its values.",
+                            parse=get_preset, sweepable=False)
+    # --- model
+    model: str = _f("auto", "Weights: vgg16, vgg19, vgg16-torchvision, vgg19-caffe, or auto "
+                    "(vgg19 if cached, else vgg16).")
+    weights: str | None = _f(None, "Weights file (.pth, .safetensors, .onnx, .h5, .mat); overrides --model.")
+    pooling: str = _f("max", "Pooling in the VGG: max or avg (Gatys 2016 uses avg).", choices=POOLINGS)
+    # --- objective
+    content_layers: dict[str, float] = _f({"relu4_2": 1.0}, "Content layers with optional weights, "
+                                          "e.g. relu4_2 or conv4_2:1,conv5_2:0.5 (block4_conv2 also accepted).",
+                                          check=_check_layer_weights)
+    style_layers: dict[str, float] = _f({n: 1.0 for n in DEFAULT_STYLE_LAYERS},
+                                        "Style layers with optional weights, e.g. relu1_1:1,relu2_1:0.5.",
+                                        check=_check_layer_weights)
+    content_weight: float = _f(1.0, "Weight α of the content term.", ge=0)
+    style_weight: float = _f(10.0, "Weight β of the style term.", ge=0)
+    tv_weight: float = _f(0.1, "Weight γ of the total-variation (smoothness) term.", ge=0)
+    tv_exponent: float = _f(1.0, "Exponent β of TV: mean((dx²+dy²)^β); 1.25 is the Keras form.", ge=0.5, le=4)
+    normalize: str = _f("relative", "Loss formulas: relative (each term divided by its target's size), none "
+                        "(plain means), or a source's own: neural-style, gatys, cs20, keras, tf-tutorial.",
+                        choices=NORMALIZATIONS)
+    # --- optimisation
+    optimizer: str = _f("lbfgs", "Optimiser: lbfgs or adam.", choices=OPTIMIZERS)
+    lr: float | None = _f(None, "Learning rate (default 1 for L-BFGS, 0.02 for Adam).", gt=0)
+    adam_beta1: float = _f(0.9, "Adam β1.", ge=0, lt=1)
+    adam_beta2: float = _f(0.999, "Adam β2.", ge=0, lt=1)
+    adam_eps: float = _f(1e-8, "Adam ε.", ge=0)
+    lbfgs_history: int = _f(50, "L-BFGS history size (memory: 2 images per step kept).", ge=1)
+    iterations: int = _f(200, "Iterations at the final scale (coarser scales use the same number).", ge=1)
+    scales: int = _f(3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.",
+                     ge=1, le=8)
+    init: str = _f("content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.",
+                   parse=parse_init)
+    noise: str = _f("unit", "Noise of --init noise/mix: unit (uniform 0-1 per pixel), uniform:A (mean pixel ± A) "
+                    "or normal:S (mean pixel + N(0, S²)); A and S in 0-255 units.", parse=parse_noise)
+    seed: int = _f(0, "Random seed (noise init); the same seed gives the same result.")
+    # --- sizes and device
+    size: int = _f(512, "Longest side of the output in pixels.", ge=16, le=MAX_SIZE, unit="pixels")
+    image_size: str | None = _f(None, "Resize content and style to exactly WxH pixels (Wx or xH: the other side "
+                                "follows the content's aspect); replaces --size.", parse=parse_image_size)
+    image_fit: str = _f("stretch", "How --image-size meets another aspect ratio: stretch, or crop (centre) first.",
+                        choices=IMAGE_FITS)
+    style_scale: float = _f(1.0, "Style image's longest side relative to --size.", ge=0.05, le=8)
+    # Where the run executes, not what it computes: CPU and CUDA differ only by float rounding, and
+    # "auto" names a different device on each machine, so results are reused across devices.
+    device: str = _f("auto", "cpu, cuda, or auto (cuda when available).", choices=DEVICES, affects_image=False)
+    save_every: int = _f(0, "Write an intermediate image every N iterations (0: never).", ge=0, affects_image=False)
+    checkpoint_every: int = _f(0, "Write a resumable checkpoint every N iterations (0: only on Ctrl-C/SIGTERM).",
+                               ge=0, affects_image=False)
+    # --- input/output images
+    alpha: str = _f("keep", "Transparent inputs: keep (restore the alpha on output) or composite (on --background).",
+                    choices=ALPHA_MODES)
+    background: str = _f("#ffffff", "Background colour for --alpha composite (#rrggbb or a colour name).",
+                         parse=parse_colour)
+    bit_depth: int = _f(8, "Bits per channel of the output: 8, or 16 (PNG/TIFF only).", choices=BIT_DEPTHS)
+
+    # ------------------------------------------------------------------ helpers
+    def validate(self) -> RunConfig:
+        """Raise ConfigError naming the first bad value (in field order); return self for chaining."""
+        for f in fields(self):
+            _check_field(f, getattr(self, f.name))
+        if not self.style_layers and not self.content_layers:
+            raise ConfigError("no content and no style layers: nothing to optimise")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of every field."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """The config as JSON (stored in output PNGs and sidecars)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        """Build from a dict of field values (strings are parsed as on the command line)."""
+        return cls().replace(**d)
+
+    def replace(self, **overrides: Any) -> RunConfig:
+        """A copy with some fields changed; values may be strings as typed on the command line.
+
+        ``preset=NAME`` first applies that preset's values (see :mod:`restyle.presets`), then the
+        other overrides on top, so explicitly given settings always win. Giving ``size`` without
+        ``image_size`` clears a fixed ``image_size`` (from a preset or the base): the longest side
+        asked for is what the run uses.
+        """
+        names = set(_TYPES)
+        parsed = {}
+        for key, value in overrides.items():
+            k = key.replace("-", "_")
+            if k not in names:
+                raise ConfigError(f"unknown setting {key!r}{suggest(k, names)}")
+            parsed[k] = coerce(k, value)
+        base = self
+        if parsed.get("preset") is not None:
+            base = dataclasses.replace(self, **get_preset(parsed["preset"]).values)
+        if "size" in parsed and "image_size" not in parsed:
+            parsed["image_size"] = None
+        return dataclasses.replace(base, **parsed)
 
 
-def sweepable_fields() -> list[str]:  # TEMP until the config branch lands
-    """Fields a sweep may vary."""
-    return [n for n in field_names() if n not in ("preset", "save_every", "checkpoint_every", "device")]
+# ---------------------------------------------------------------------------------- field types
+_SUPPORTED = (int, float, str, dict)
 
 
-def configure(overrides: dict[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:  # TEMP
-    from restyle.presets import configure as _configure
+def _resolve(hint: Any) -> tuple[type, bool]:
+    """``int`` → (int, False); ``str | None`` → (str, True); ``dict[str, float]`` → (dict, False)."""
+    optional = False
+    if get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
+        optional = len(args) < len(get_args(hint))
+        if len(args) != 1:
+            raise TypeError(f"unsupported RunConfig field type {hint}")
+        hint = args[0]
+    base = get_origin(hint) or hint
+    if base not in _SUPPORTED:
+        raise TypeError(f"unsupported RunConfig field type {hint}")
+    return base, optional
 
-    return _configure(overrides, base)
+
+#: Every field's value type (Optional and type parameters stripped) and whether it may be None.
+_TYPES: dict[str, tuple[type, bool]] = {name: _resolve(h) for name, h in get_type_hints(RunConfig).items()}
+
+
+def field_names() -> list[str]:
+    """Names of all RunConfig fields in declaration order."""
+    return [f.name for f in fields(RunConfig)]
+
+
+def field_type(name: str) -> type:
+    """The value type of field ``name``: int, float, str or dict (``None`` allowed or not)."""
+    return _TYPES[name][0]
+
+
+def sweepable_fields() -> list[str]:
+    """Fields ``restyle sweep --vary`` may vary: all but ``sweepable=False`` and ``affects_image=False`` ones."""
+    return [
+        f.name for f in fields(RunConfig)
+        if f.metadata.get("sweepable", True) and f.metadata.get("affects_image", True)
+    ]
+
+
+_NOT_IMAGE = frozenset(f.name for f in fields(RunConfig) if not f.metadata.get("affects_image", True))
+
+
+def image_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that decide the result image: ``to_dict()`` without the ``affects_image=False`` fields.
+
+    Equal image settings and equal inputs give the same image, so skip/resume keys compare these.
+    ``config`` may also be a stored config dict (image metadata, checkpoint, sweep record); keys
+    this version does not know are kept, so such a dict never matches a current config by accident.
+    """
+    d = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    return {k: v for k, v in d.items() if k not in _NOT_IMAGE}
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert a value (often a CLI string) to the type of field ``name``; ConfigError if impossible."""
+    typ, optional = _TYPES[name]
+    if optional and (value is None or (isinstance(value, str) and value.strip().lower() in ("", "none"))):
+        return None  # "none" on the command line clears an optional setting (e.g. a preset's --image-size)
+    if value is None:
+        raise ConfigError(f"{name} needs a value")
+    if typ is dict:
+        if isinstance(value, str):
+            return parse_layers(value, name)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{name} must be layers like relu4_2 or conv1_1:0.5, got {value!r}")
+        return {str(k): _number(f"{name} weight of {k}", v, float) for k, v in value.items()}
+    if typ in (int, float):
+        return _number(name, value, typ)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------- validation
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "text", dict: "a map of layers to weights"}
+
+
+def _has_type(value: Any, typ: type) -> bool:
+    if isinstance(value, bool):  # bool is an int to Python, never a setting's value here
+        return False
+    if typ is float:
+        return isinstance(value, int | float)
+    return isinstance(value, Mapping) if typ is dict else isinstance(value, typ)
+
+
+def _check_field(f: dataclasses.Field[Any], value: Any) -> None:
+    """The rules declared in ``f``'s metadata, applied to ``value``; ConfigError naming both."""
+    name, meta = f.name, f.metadata
+    typ, optional = _TYPES[name]
+    if value is None:
+        if optional:
+            return
+        raise ConfigError(f"{name} needs a value")
+    if not _has_type(value, typ):
+        raise ConfigError(f"{name} must be {_TYPE_WORDS[typ]}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        hint = suggest(value, meta["choices"]) if isinstance(value, str) else ""
+        raise ConfigError(f"{name} must be {_choices_text(meta['choices'])}, got {value!r}{hint}")
+    bounds = {k: meta[k] for k in _BOUNDS if k in meta}
+    finite = typ is not float or math.isfinite(value)
+    if not (finite and all(_BOUNDS[k](value, b) for k, b in bounds.items())):
+        raise ConfigError(f"{name} must be {_bounds_text(bounds, typ, meta.get('unit'))}, got {value!r}")
+    if "parse" in meta:
+        meta["parse"](value)
+    if "check" in meta:
+        meta["check"](name, value)
+
+
+def _choices_text(choices: tuple[Any, ...]) -> str:
+    """``one of max, avg`` for names; ``8 or 16`` for numbers."""
+    if all(isinstance(c, str) for c in choices):
+        return f"one of {', '.join(choices)}"
+    *rest, last = (str(c) for c in choices)
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+def _bounds_text(bounds: Mapping[str, float], typ: type, unit: str | None) -> str:
+    """The rule in words: ``between 16 and 16384 pixels``, ``in [0, 1)``, ``at least 1``, ``a positive number``."""
+    lo = next(((k, bounds[k]) for k in ("ge", "gt") if k in bounds), None)
+    hi = next(((k, bounds[k]) for k in ("le", "lt") if k in bounds), None)
+    unit = f" {unit}" if unit else ""
+    noun = "an integer" if typ is int else "a finite number"
+    if lo and hi:
+        if (lo[0], hi[0]) == ("ge", "le"):
+            return f"between {lo[1]:g} and {hi[1]:g}{unit}"
+        return f"in {'[' if lo[0] == 'ge' else '('}{lo[1]:g}, {hi[1]:g}{']' if hi[0] == 'le' else ')'}{unit}"
+    if lo == ("gt", 0):
+        return "a positive integer" if typ is int else "a positive number"
+    if lo:
+        if typ is int:
+            return f"at least {lo[1]:g}{unit}" if lo[0] == "ge" else f"more than {lo[1]:g}{unit}"
+        return f"{noun} {'≥' if lo[0] == 'ge' else '>'} {lo[1]:g}{unit}"
+    if hi:
+        return f"{noun} {'≤' if hi[0] == 'le' else '<'} {hi[1]:g}{unit}"
+    return noun
+
+
+# ---------------------------------------------------------------------------------- building a run
+def configure(overrides: Mapping[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
+    """Build and validate the config of a run from explicitly given settings (e.g. CLI flags).
+
+    ``overrides`` may hold ``preset``: its values are applied first, the other overrides on top.
+    Returns the config and notes for the user (at most one line each). When the preset's weights
+    (``vgg19-caffe``) are not in the cache and neither ``model`` nor ``weights`` was given, the run
+    falls back to ``vgg16`` instead of trying to download, and a note says so.
+    """
+    config = (base or RunConfig()).replace(**overrides).validate()
+    notes: list[str] = []
+    explicit = {k.replace("-", "_") for k in overrides}
+    if config.preset is not None and config.weights is None and not explicit & {"model", "weights"}:
+        preset = get_preset(config.preset)
+        if config.model == preset.model != "vgg16" and not registry.is_cached(config.model):
+            config = dataclasses.replace(config, model="vgg16")
+            notes.append(
+                f"preset {preset.name} was made for VGG19 ({preset.model}), which is not in the weights cache: "
+                f"running on VGG16 (to use VGG19: restyle weights prepare {preset.model}, or --weights FILE)"
+            )
+    return config, notes

@@ -16,18 +16,20 @@ the ReLU); the presets use ``reluB_C``.
 
 Weights. Every source used Caffe's VGG19 (MatConvNet's and Keras' files are conversions of it),
 so each preset asks for ``vgg19-caffe``. When it is not in the cache (and no ``--model`` or
-``--weights`` is given) :func:`configure` runs on VGG16 — the same Caffe conventions and feature
-scales — and says so in one line.
+``--weights`` is given) :func:`restyle.config.configure` runs on VGG16 — the same Caffe
+conventions and feature scales — and says so in one line.
+
+This module is pure data and imports nothing of restyle but its errors: applying a preset lives
+in :mod:`restyle.config`, showing one (tables, docs/presets.md) in :mod:`restyle.cli.presets_view`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from restyle.config import RunConfig, format_layers
+# Only errors: restyle.config imports this table, so importing config here would be a cycle.
 from restyle.errors import ConfigError, suggest
 
 SBAVON = "https://github.com/sbavon/Neural-Style-Transfer-in-Tensorflow (commit f366539)"
@@ -307,112 +309,3 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown preset {name!r}{suggest(name, PRESETS)}; known: {', '.join(PRESETS)}") from None
-
-
-def configure(overrides: Mapping[str, Any], base: RunConfig | None = None) -> tuple[RunConfig, list[str]]:
-    """Build and validate the config of a run from explicitly given settings (e.g. CLI flags).
-
-    ``overrides`` may hold ``preset``: its values are applied first, the other overrides on top.
-    Returns the config and notes for the user (at most one line each). When the preset's weights
-    (``vgg19-caffe``) are not in the cache and neither ``model`` nor ``weights`` was given, the run
-    falls back to ``vgg16`` instead of trying to download, and a note says so.
-    """
-    from restyle.features import weights as registry
-
-    config = (base or RunConfig()).replace(**overrides).validate()
-    notes: list[str] = []
-    explicit = {k.replace("-", "_") for k in overrides}
-    if config.preset is not None and config.weights is None and not explicit & {"model", "weights"}:
-        preset = get_preset(config.preset)
-        if config.model == preset.model != "vgg16" and not registry.is_cached(config.model):
-            config = dataclasses.replace(config, model="vgg16")
-            notes.append(
-                f"preset {preset.name} was made for VGG19 ({preset.model}), which is not in the weights cache: "
-                f"running on VGG16 (to use VGG19: restyle weights prepare {preset.model}, or --weights FILE)"
-            )
-    return config, notes
-
-
-def format_value(value: Any) -> str:
-    """A preset or config value as typed on the command line."""
-    if value is None:
-        return "-"
-    if isinstance(value, dict):
-        return format_layers(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def describe(name: str) -> list[tuple[str, str, str, str]]:
-    """Rows ``(setting, preset value, restyle default, source)`` for every value of preset ``name``."""
-    preset = get_preset(name)
-    defaults = RunConfig()
-    return [
-        (key, format_value(value), format_value(getattr(defaults, key)), preset.sources[key])
-        for key, value in preset.values.items()
-    ]
-
-
-_MARKDOWN_INTRO = """\
-# Presets: the seeds' recipes
-
-`restyle run CONTENT STYLE --preset NAME` (also `restyle sweep ... --preset NAME`) starts from a
-recipe; any flag given explicitly overrides it (`--preset ryanwu --style-weight 10`). `--size N`
-replaces a preset's fixed `--image-size`. `restyle presets` lists them, `restyle presets NAME`
-shows every value with its source. This page is generated: `restyle presets --markdown > docs/presets.md`.
-
-**Units.** restyle optimises pixels in [0, 1]; the TensorFlow seeds optimise the 0-255 network
-input, so their learning rate `L` is `L/255` here and Adam's epsilon `255*eps` (gradients are 255x
-larger); the loss values are the seeds' own: `--normalize` computes each source's exact formulas.
-
-**Layers.** In the seeds (and Keras' `blockB_convC`) `convB_C` is the conv output *after* its ReLU,
-restyle's `reluB_C` (restyle's `convB_C` is before the ReLU).
-
-**Weights.** Every recipe used Caffe's VGG19 (MatConvNet's `imagenet-vgg-verydeep-19.mat` and Keras'
-`vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` are conversions of it), so each preset asks for
-`vgg19-caffe`. If it is not in the cache and neither `--model` nor `--weights` is given, the run uses
-VGG16 (same Caffe conventions) and says so in one line. Files you already have work directly:
-`--weights imagenet-vgg-verydeep-19.mat` (RGB mean, as sbavon/CS20), `--weights
-vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (BGR Caffe, as ryanwu/tf-tutorial), `--weights
-vgg19-d01eb7cb.pth` (neural-style-pt's Caffe conversion); the format is detected from the file.
-
-## Loss formulas (`--normalize`)
-
-F: a layer's features (C channels, M = H*W positions); P: content target; G = F F^T and A: Gram
-matrices (unnormalised); g = G/(C*M): restyle's Gram; x: image in [0, 1]; z: network input; w_l:
-layer weights; beta: `--tv-exponent`; D^2 = (z[i+1,j]-z[i,j])^2 + (z[i,j+1]-z[i,j])^2.
-
-| mode | content per layer | style per layer | layers | TV |
-|---|---|---|---|---|
-| relative | mean((F-P)^2)/mean(P^2) | mean((g-a)^2)/mean(a^2) | sum w E/sum w | mean(D_x^2)^beta/TV(content) |
-| none | mean((F-P)^2) | mean((g-a)^2) | sum w E / sum w | mean((D_x^2)^beta) |
-| neural-style | mean((F-P)^2) | mean((g-a)^2) | sum w E | 1/2 sum (D_z^2)^beta |
-| gatys | 1/2 sum (F-P)^2 | sum (G-A)^2 / (4 C^2 M^2) | sum w E | 1/2 sum (D_z^2)^beta |
-| cs20 | sum (F-P)^2 / (4 C M) | sum (G-A)^2 / (4 C^2 M^2) | sum w E | 1/2 sum (D_z^2)^beta |
-| keras | sum (F-P)^2 | sum (G-A)^2 / (4 (3 H_img W_img)^2) | sum w E / sum w | sum (D_z^2)^beta |
-| tf-tutorial | mean((F-P)^2) | mean((G/M - A/M)^2) | sum w E / sum w | sum \\|D_x\\| (each direction) |
-
-## Start noise (`--noise`) and fixed sizes (`--image-size`, `--image-fit`)
-
-`--noise uniform:A` is the mean pixel plus U(-A, A) in 0-255 units (sbavon 10, CS20 20), `normal:S`
-the mean pixel plus N(0, S^2) (neural-style: 0.001), `unit` restyle's uniform [0, 1] noise.
-`--image-size WxH` resizes content and style to exactly W x H (`xH`/`Wx`: the other side follows
-the content's aspect, as ryanwu's `nrows = 720`); `--image-fit crop` centre-crops to the aspect
-first (CS20's `ImageOps.fit`), `stretch` does not (sbavon's `cv2.resize`).
-"""
-
-
-def markdown() -> str:
-    """docs/presets.md: every preset, each value with its source, and the formulas."""
-    out = [_MARKDOWN_INTRO]
-    for p in PRESETS.values():
-        out.append(f"\n## `{p.name}`: {p.title}\n\nSource: {p.url}\n")
-        out.append("| setting | value | restyle default | source |\n|---|---|---|---|")
-        for key, value, default, source in describe(p.name):
-            cell = source.replace("|", "\\|")
-            out.append(f"| `{key}` | `{value}` | `{default}` | {cell} |")
-        if p.notes:
-            out.append("")
-            out += [f"- {note}" for note in p.notes]
-    return "\n".join(out) + "\n"

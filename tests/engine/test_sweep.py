@@ -12,10 +12,10 @@ from PIL import Image
 
 from helpers import make_image
 from restyle.config import RunConfig
-from restyle.engine.inputs import fit_pixels, fixed_size, fixed_size_inputs, mean_pixel, noise_image
-from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, font, layout_sheet, render_sheet, wrap
 from restyle.engine.events import JobFinished, JobSkipped, JobStarted, JobStep
 from restyle.engine.executor import LocalExecutor
+from restyle.engine.inputs import fit_pixels, fixed_size, fixed_size_inputs, mean_pixel, noise_image
+from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, font, layout_sheet, render_sheet, wrap
 from restyle.engine.sweep import CellDone, make_axis, parse_vary, plan, seed_balance, sweep
 from restyle.errors import ConfigError
 from restyle.features.convert import VGGWeights

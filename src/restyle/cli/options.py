@@ -9,21 +9,23 @@ from typing import Any, Optional
 
 import typer
 
-from restyle.config import RunConfig
-
-_PY_TYPES = {"int": int, "float": float}
+from restyle.config import RunConfig, field_names, field_type, format_layers
 
 
 def config_parameters(panel: str = "Run settings") -> list[inspect.Parameter]:
-    """One keyword-only ``--flag`` parameter per RunConfig field, defaulting to None (= not given)."""
+    """One keyword-only ``--flag`` parameter per RunConfig field, defaulting to None (= not given).
+
+    Numbers get typer's int/float parsing (its usage error for ``--size abc``); everything else,
+    layer lists included, arrives as text and is parsed by :func:`restyle.config.coerce`.
+    """
     params = []
     defaults = RunConfig()
     for f in fields(RunConfig):
-        base = str(f.type).split(" ")[0].split("[")[0]
-        typ = _PY_TYPES.get(base, str)
+        typ = field_type(f.name)
+        if typ not in (int, float):
+            typ = str
         default = getattr(defaults, f.name)
-        shown = ",".join(f"{k}:{v:g}" if v != 1 else k for k, v in default.items()) if isinstance(
-            default, dict) else default
+        shown = format_layers(default) if isinstance(default, dict) else default
         help_text = f"{f.metadata['help']} [default: {shown}]"
         option = typer.Option(None, f"--{f.name.replace('_', '-')}", help=help_text, show_default=False,
                               rich_help_panel=panel)
@@ -37,7 +39,7 @@ def with_config_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
     The wrapped function receives ``overrides: dict`` holding only the flags the user gave.
     """
-    names = {f.name for f in fields(RunConfig)}
+    names = set(field_names())
     sig = inspect.signature(func, eval_str=True)
     own = [p for p in sig.parameters.values() if p.name != "overrides"]
 

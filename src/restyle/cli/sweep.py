@@ -15,12 +15,13 @@ from rich.table import Table
 
 from restyle.cli.common import build_config, err, handle_errors, prepare_for, say
 from restyle.cli.options import with_config_options
+from restyle.cli.presets_view import describe, markdown
 from restyle.cli.progress import SweepProgress
-from restyle.config import RunConfig
+from restyle.config import RunConfig, format_value
 from restyle.engine.signals import Aborted, GracefulStop
 from restyle.engine.sweep import FIGURES, Axis, SweepResult, make_axis, parse_vary, seed_balance, sweep
 from restyle.errors import ConfigError, suggest
-from restyle.presets import PRESETS, describe, format_value, get_preset, markdown
+from restyle.presets import PRESETS, get_preset
 
 #: Default settings of ``restyle figures`` (each sheet takes a few minutes on two CPU cores).
 FIGURE_SIZE = 192

@@ -33,7 +33,7 @@ from typing import Any
 
 from PIL import Image
 
-from restyle.config import RunConfig, coerce, field_names, image_settings, sweepable_fields
+from restyle.config import RunConfig, coerce, field_names, format_value, image_settings, sweepable_fields
 from restyle.engine.events import JobEvent, JobFinished, JobSkipped, Listener
 from restyle.engine.executor import Executor, LocalExecutor
 from restyle.engine.inputs import load_input, load_run_inputs
@@ -46,7 +46,6 @@ from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
 from restyle.io.files import atomic_write_text
 from restyle.io.image import pil_to_tensor, read_image, read_metadata, write_image
-from restyle.presets import format_value  # TEMP
 
 __all__ = [
     "Axis", "Cell", "CellDone", "CellRecord", "SweepResult", "make_axis", "parse_vary", "plan", "sweep",

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from restyle.errors import WeightsError
-from restyle.features.layers import ARCHS, arch_for_conv_count, conv_names
+from restyle.features.layers import ARCHS, KERAS_CONV, arch_for_conv_count, conv_names
 from restyle.features.preprocessing import CAFFE, MATCONVNET, TORCHVISION, Preprocessing
 
 __all__ = ["FORMATS", "VGGWeights", "read_onnx_keras", "read_weights", "save_safetensors"]
@@ -502,8 +502,6 @@ def _read_safetensors(p: Path) -> VGGWeights:
 # ----------------------------------------------------------------------------------------
 # Keras HDF5
 
-_KERAS_CONV = re.compile(r"^block(\d)_conv(\d)$")
-
 
 def _hwio_to_oihw(kernel: np.ndarray) -> np.ndarray:
     return np.transpose(np.asarray(kernel), (3, 2, 0, 1))
@@ -531,7 +529,7 @@ def _read_keras_h5(p: Path) -> VGGWeights:
         def visit(name: str, obj: Any) -> None:
             if not isinstance(obj, h5py.Group) or name.split("/")[0] == "optimizer_weights":
                 return
-            m = _KERAS_CONV.match(name.rsplit("/", 1)[-1])
+            m = KERAS_CONV.match(name.rsplit("/", 1)[-1])
             if not m or any(name.startswith(g + "/") for g in groups.values()):
                 return
             conv = f"conv{m[1]}_{m[2]}"

@@ -45,14 +45,15 @@ def arch_for_conv_count(n: int) -> str:
     raise ValueError(f"no VGG architecture has {n} convolutions")
 
 
-_KERAS_CONV = re.compile(r"^block(\d)_conv(\d)$")
+#: Keras' name of a convolution (``block4_conv2``); groups: block, conv. Also finds layers in .h5 files.
+KERAS_CONV = re.compile(r"^block(\d)_conv(\d)$")
 _KERAS_POOL = re.compile(r"^block(\d)_pool$")
 
 
 def resolve_layer(name: str, arch: str) -> str:
     """Map any accepted spelling of a layer to its canonical name, or raise ConfigError."""
     key = name.strip().lower()
-    if m := _KERAS_CONV.match(key):
+    if m := KERAS_CONV.match(key):
         key = f"relu{m[1]}_{m[2]}"
     elif m := _KERAS_POOL.match(key):
         key = f"pool{m[1]}"

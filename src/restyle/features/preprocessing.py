@@ -58,5 +58,3 @@ CAFFE = Preprocessing("caffe", "BGR", 255.0, (103.939, 116.779, 123.68))
 TORCHVISION = Preprocessing("torchvision", "RGB", 1.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 #: MatConvNet imagenet-vgg-verydeep-*: RGB, 0-255, minus the mean in RGB order.
 MATCONVNET = Preprocessing("matconvnet", "RGB", 255.0, (123.68, 116.779, 103.939))
-
-PRESETS: dict[str, Preprocessing] = {p.name: p for p in (CAFFE, TORCHVISION, MATCONVNET)}

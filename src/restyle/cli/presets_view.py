@@ -1,0 +1,86 @@
+"""Presets for people: the rows of ``restyle presets NAME`` and the text of docs/presets.md.
+
+:mod:`restyle.presets` holds the recipes as data; this module only formats them.
+"""
+
+from __future__ import annotations
+
+from restyle.config import RunConfig, format_value
+from restyle.presets import PRESETS, get_preset
+
+
+def describe(name: str) -> list[tuple[str, str, str, str]]:
+    """Rows ``(setting, preset value, restyle default, source)`` for every value of preset ``name``.
+
+    Raises ConfigError (with close names) for an unknown preset.
+    """
+    preset = get_preset(name)
+    defaults = RunConfig()
+    return [
+        (key, format_value(value), format_value(getattr(defaults, key)), preset.sources[key])
+        for key, value in preset.values.items()
+    ]
+
+
+_MARKDOWN_INTRO = """\
+# Presets: the seeds' recipes
+
+`restyle run CONTENT STYLE --preset NAME` (also `restyle sweep ... --preset NAME`) starts from a
+recipe; any flag given explicitly overrides it (`--preset ryanwu --style-weight 10`). `--size N`
+replaces a preset's fixed `--image-size`. `restyle presets` lists them, `restyle presets NAME`
+shows every value with its source. This page is generated: `restyle presets --markdown > docs/presets.md`.
+
+**Units.** restyle optimises pixels in [0, 1]; the TensorFlow seeds optimise the 0-255 network
+input, so their learning rate `L` is `L/255` here and Adam's epsilon `255*eps` (gradients are 255x
+larger); the loss values are the seeds' own: `--normalize` computes each source's exact formulas.
+
+**Layers.** In the seeds (and Keras' `blockB_convC`) `convB_C` is the conv output *after* its ReLU,
+restyle's `reluB_C` (restyle's `convB_C` is before the ReLU).
+
+**Weights.** Every recipe used Caffe's VGG19 (MatConvNet's `imagenet-vgg-verydeep-19.mat` and Keras'
+`vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` are conversions of it), so each preset asks for
+`vgg19-caffe`. If it is not in the cache and neither `--model` nor `--weights` is given, the run uses
+VGG16 (same Caffe conventions) and says so in one line. Files you already have work directly:
+`--weights imagenet-vgg-verydeep-19.mat` (RGB mean, as sbavon/CS20), `--weights
+vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (BGR Caffe, as ryanwu/tf-tutorial), `--weights
+vgg19-d01eb7cb.pth` (neural-style-pt's Caffe conversion); the format is detected from the file.
+
+## Loss formulas (`--normalize`)
+
+F: a layer's features (C channels, M = H*W positions); P: content target; G = F F^T and A: Gram
+matrices (unnormalised); g = G/(C*M): restyle's Gram; x: image in [0, 1]; z: network input; w_l:
+layer weights; beta: `--tv-exponent`; D^2 = (z[i+1,j]-z[i,j])^2 + (z[i,j+1]-z[i,j])^2.
+
+| mode | content per layer | style per layer | layers | TV |
+|---|---|---|---|---|
+| relative | mean((F-P)^2)/mean(P^2) | mean((g-a)^2)/mean(a^2) | sum w E/sum w | mean(D_x^2)^beta/TV(content) |
+| none | mean((F-P)^2) | mean((g-a)^2) | sum w E / sum w | mean((D_x^2)^beta) |
+| neural-style | mean((F-P)^2) | mean((g-a)^2) | sum w E | 1/2 sum (D_z^2)^beta |
+| gatys | 1/2 sum (F-P)^2 | sum (G-A)^2 / (4 C^2 M^2) | sum w E | 1/2 sum (D_z^2)^beta |
+| cs20 | sum (F-P)^2 / (4 C M) | sum (G-A)^2 / (4 C^2 M^2) | sum w E | 1/2 sum (D_z^2)^beta |
+| keras | sum (F-P)^2 | sum (G-A)^2 / (4 (3 H_img W_img)^2) | sum w E / sum w | sum (D_z^2)^beta |
+| tf-tutorial | mean((F-P)^2) | mean((G/M - A/M)^2) | sum w E / sum w | sum \\|D_x\\| (each direction) |
+
+## Start noise (`--noise`) and fixed sizes (`--image-size`, `--image-fit`)
+
+`--noise uniform:A` is the mean pixel plus U(-A, A) in 0-255 units (sbavon 10, CS20 20), `normal:S`
+the mean pixel plus N(0, S^2) (neural-style: 0.001), `unit` restyle's uniform [0, 1] noise.
+`--image-size WxH` resizes content and style to exactly W x H (`xH`/`Wx`: the other side follows
+the content's aspect, as ryanwu's `nrows = 720`); `--image-fit crop` centre-crops to the aspect
+first (CS20's `ImageOps.fit`), `stretch` does not (sbavon's `cv2.resize`).
+"""
+
+
+def markdown() -> str:
+    """docs/presets.md: every preset, each value with its source, and the formulas."""
+    out = [_MARKDOWN_INTRO]
+    for p in PRESETS.values():
+        out.append(f"\n## `{p.name}`: {p.title}\n\nSource: {p.url}\n")
+        out.append("| setting | value | restyle default | source |\n|---|---|---|---|")
+        for key, value, default, source in describe(p.name):
+            cell = source.replace("|", "\\|")
+            out.append(f"| `{key}` | `{value}` | `{default}` | {cell} |")
+        if p.notes:
+            out.append("")
+            out += [f"- {note}" for note in p.notes]
+    return "\n".join(out) + "\n"
