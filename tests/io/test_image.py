@@ -10,17 +10,21 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import png
 import pytest
+import tifffile
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
+from restyle.engine import pyramid
 from restyle.errors import ConfigError, ImageError
 from restyle.io import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_WRITE_SUFFIXES,
     ImageData,
+    fit_size,
     pil_to_tensor,
     read_image,
     read_metadata,
@@ -353,6 +357,107 @@ def test_16bit_png_gray_alpha_transparency_interlace(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("planar", [False, True])
+@pytest.mark.parametrize("compression", [None, "zlib", "lzw", "packbits"])
+def test_16bit_tiff_compressions_and_layouts(tmp_path: Path, compression: str | None, planar: bool) -> None:
+    # Written by other software, not by write_image: LZW is Photoshop's usual choice.
+    if compression == "lzw":
+        pytest.importorskip("imagecodecs")  # tifffile's LZW codec (a restyle dependency)
+    values = np.random.default_rng(5).integers(0, 65536, (7, 9, 3), dtype=np.uint16)
+    stored = np.moveaxis(values, -1, 0) if planar else values
+    path = tmp_path / "x.tif"
+    tifffile.imwrite(
+        path, stored, photometric="rgb", planarconfig="separate" if planar else "contig", compression=compression
+    )
+    data = read_image(path)
+    assert data.bit_depth == 16 and data.alpha is None
+    assert np.array_equal(np.rint(data.pixels.permute(1, 2, 0).numpy() * 65535), values)
+
+
+@pytest.mark.parametrize("extra", ["unassalpha", "assocalpha", "unspecified"])
+def test_16bit_tiff_alpha_kinds(tmp_path: Path, extra: str) -> None:
+    rng = np.random.default_rng(6)
+    alpha = rng.integers(20000, 65536, (5, 6), dtype=np.uint16)
+    alpha[0, 0] = 0
+    color = rng.integers(0, 65536, (5, 6, 3), dtype=np.uint16)
+    stored = color.copy()
+    if extra == "assocalpha":  # premultiplied
+        stored = np.rint(color * (alpha[:, :, None] / 65535)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "a.tif", np.dstack([stored, alpha]), photometric="rgb", extrasamples=[extra])
+    data = read_image(tmp_path / "a.tif")
+    assert data.bit_depth == 16
+    if extra == "unspecified":  # Pillow calls it RGBX: padding, not alpha
+        assert data.alpha is None
+        return
+    assert data.alpha is not None and np.array_equal(np.rint(data.alpha[0].numpy() * 65535), alpha)
+    got = data.pixels.permute(1, 2, 0).numpy() * 65535
+    tolerance = 0.01 if extra == "unassalpha" else 2.0  # 16-bit rounding of the premultiplied values
+    assert np.abs(got - color)[alpha > 0].max() <= tolerance
+    if extra == "assocalpha":
+        assert (got[0, 0] == 0).all()  # fully transparent premultiplied pixel: colour unknown, black
+    else:
+        assert np.abs(got[0, 0] - color[0, 0]).max() <= 0.01  # straight alpha keeps it
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_second_decode_failure_keeps_8_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    pixels = torch.rand(3, 6, 7, generator=torch.Generator().manual_seed(2))
+    write_image(tmp_path / f"x{suffix}", pixels, bit_depth=16)
+
+    def refuse(*args, **kwargs):
+        raise ValueError("no thanks")
+
+    monkeypatch.setattr(png.Reader, "read", refuse)
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", refuse)
+    with pytest.warns(RuntimeWarning, match="16-bit precision.*no thanks"):
+        data = read_image(tmp_path / f"x{suffix}")
+    assert data.bit_depth == 8
+    high_bytes = np.rint(pixels.permute(1, 2, 0).numpy() * 65535).astype(np.uint16) >> 8
+    assert np.array_equal(as_uint8(data.pixels), high_bytes.astype(np.uint8))
+
+
+def test_16bit_png_with_a_long_zlib_tail_is_not_inflated(tmp_path: Path) -> None:
+    # 4x4 pixels, then 64 MiB of zeros in the same zlib stream: Pillow stops after the last row, but
+    # pypng would inflate the whole chunk at once. A guard refuses it first; Pillow's 8 bits are used.
+    values = np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000
+    rows = np.concatenate([np.zeros((4, 1), np.uint8), values.astype(">u2").view(np.uint8).reshape(4, -1)], axis=1)
+    compressor = zlib.compressobj(9)
+    idat = compressor.compress(rows.tobytes())
+    zeros = bytes(1 << 20)
+    idat += b"".join(compressor.compress(zeros) for _ in range(64)) + compressor.flush()
+    good = png_bytes(values, 2)
+    header = good[: 8 + 25]  # signature and IHDR
+    tail = struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    (tmp_path / "tail.png").write_bytes(header + tail + good[-12:])  # ... and IEND
+    with pytest.warns(RuntimeWarning, match="inflates to more than"):
+        data = read_image(tmp_path / "tail.png")
+    assert data.bit_depth == 8 and np.array_equal(as_uint8(data.pixels), (values >> 8).astype(np.uint8))
+
+
+def test_16bit_tiff_with_a_long_zlib_tail_is_not_inflated(tmp_path: Path) -> None:
+    # The TIFF twin of the PNG case: imagecodecs (tifffile's codec) inflates into a buffer of the strip's
+    # size, so the 64 MiB tail is refused rather than allocated; Pillow's 8 bits are used.
+    values = np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000
+    path = tmp_path / "tail.tif"
+    tifffile.imwrite(path, values, photometric="rgb")
+    compressor = zlib.compressobj(9)
+    strip = compressor.compress(values.astype("<u2").tobytes())
+    strip += b"".join(compressor.compress(bytes(1 << 20)) for _ in range(64)) + compressor.flush()
+    end = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(strip)
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        tags = tif.pages[0].tags
+        tags["StripOffsets"].overwrite([end])
+        tags["StripByteCounts"].overwrite([len(strip)])
+        tags["Compression"].overwrite(8)  # Adobe Deflate
+    with pytest.warns(RuntimeWarning, match="16-bit precision"):
+        data = read_image(path)
+    assert data.bit_depth == 8 and np.array_equal(as_uint8(data.pixels), (values >> 8).astype(np.uint8))
+
+
 def test_16bit_only_for_png_and_tiff(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="16-bit"):
         write_image(tmp_path / "x.jpg", torch.rand(3, 4, 4), bit_depth=16)
@@ -471,6 +576,16 @@ def test_max_side_downscales_never_upscales(tmp_path: Path) -> None:
     # A flat colour stays that colour through the Lanczos filter.
     Image.new("RGB", (60, 40), (10, 100, 200)).save(tmp_path / "flat.png")
     assert rgb_at(read_image(tmp_path / "flat.png", max_side=7), 3, 2) == (10, 100, 200)
+
+
+def test_fit_size_is_shared_and_rounds_half_to_even(tmp_path: Path) -> None:
+    assert pyramid.fit_size is fit_size  # one implementation, re-exported by the engine
+    assert fit_size(64, 32, 16) == (16, 8)
+    assert fit_size(16, 8, 64) == (64, 32)  # scales up too (read_image only asks it to shrink)
+    assert fit_size(1000, 3, 10) == (10, 1)  # never 0
+    assert fit_size(8, 3, 4) == (4, 2) and fit_size(8, 5, 4) == (4, 2)  # 1.5 -> 2 and 2.5 -> 2
+    pattern(8, 5).save(tmp_path / "a.png")
+    assert read_image(tmp_path / "a.png", max_side=4).pixels.shape == (3, 2, 4)
 
 
 def test_large_jpeg_uses_draft(tmp_path: Path) -> None:
@@ -741,6 +856,28 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
 
+@pytest.mark.parametrize("metadata", [None, {"a": 1}])
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_write_is_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, metadata: dict | None
+) -> None:
+    target = tmp_path / f"out{suffix}"
+    write_image(target, torch.zeros(3, 4, 4), bit_depth=16)
+    before = target.read_bytes()
+
+    def explode(*args, **kwargs):
+        fp = next(a for a in args if isinstance(a, io.IOBase))
+        fp.write(b"partial data")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(png.Writer, "write_packed", explode)
+    monkeypatch.setattr(tifffile, "imwrite", explode)
+    with pytest.raises(ImageError, match="disk full"):
+        write_image(target, torch.ones(3, 4, 4), bit_depth=16, metadata=metadata)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [f"out{suffix}"]
+
+
 def test_written_file_permissions_follow_umask(tmp_path: Path) -> None:
     if os.name != "posix":
         pytest.skip("POSIX permissions")
@@ -786,6 +923,17 @@ def _samples() -> list[bytes]:
         pattern(20, 12).convert(mode).save(buffer, fmt, **options)
         out.append(buffer.getvalue())
     out.append(png_bytes(np.arange(12 * 20 * 3, dtype=np.uint16).reshape(12, 20, 3) * 50, 2))
+    values = np.arange(12 * 20 * 4, dtype=np.uint16).reshape(12, 20, 4) * 40
+    out.append(png_bytes(values, 6))  # 16-bit RGB (above), RGBA, gray+alpha: decoded again by pypng
+    out.append(png_bytes(values[:, :, :2], 4, interlace=True))
+    for channels in (3, 4):  # 16-bit RGB(A) TIFF: decoded again by tifffile
+        buffer = io.BytesIO()
+        extrasamples = ["unassalpha"] if channels == 4 else None
+        tifffile.imwrite(
+            buffer, values[:, :, :channels], photometric="rgb", extrasamples=extrasamples, compression="zlib",
+            predictor=True,
+        )
+        out.append(buffer.getvalue())
     return out
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# The one "longest side" rule lives in restyle.io (which must not import engine); re-exported here.
+from restyle.io.image import fit_size as fit_size
+
 
 def scale_sizes(size: int, scales: int, min_size: int = 64) -> list[int]:
     """Longest sides of each scale, coarse to fine, halving from ``size`` but never below ``min_size``.
@@ -23,12 +26,6 @@ def scale_sizes(size: int, scales: int, min_size: int = 64) -> list[int]:
     while len(sizes) < scales and sizes[0] // 2 >= min_size:
         sizes.insert(0, sizes[0] // 2)
     return sizes
-
-
-def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
-    """(width, height) scaled so the longest side is ``longest``, each side at least 1."""
-    s = longest / max(width, height)
-    return max(1, round(width * s)), max(1, round(height * s))
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

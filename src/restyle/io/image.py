@@ -11,14 +11,17 @@ GIF (first frame), TIFF (8-bit; 16-bit gray/RGB/RGBA), BMP, PPM/PGM, QOI, ICO, P
 JPEG 2000 where this Pillow build has them. Other formats Pillow knows (EPS, which runs Ghostscript,
 and the many exotic ones) are refused on purpose.
 
-16-bit precision: this Pillow has no 16-bit RGB image mode and would keep only the high byte of
-16-bit RGB(A) PNG/TIFF data. For those files the pixel data is decoded a second time with the byte
-order of the unpacker swapped, which yields the low bytes; both halves together give the exact
-16-bit values. 16-bit gray (``I;16``) is read directly. If that route fails for an unusual layout
-(e.g. premultiplied or planar TIFF), the 8-bit values are used and ``bit_depth`` says 8.
+16-bit precision: Pillow has no 16-bit RGB(A) or gray+alpha image mode and keeps only the high byte
+of such PNG/TIFF data. Pillow still identifies, size-checks and decodes every file (which catches
+truncation and gives EXIF and ICC), then pypng (PNG) or tifffile (TIFF) decodes the same file once
+more at full precision (TIFF: any compression imagecodecs has, chunky or planar, straight or
+premultiplied alpha). 16-bit gray (``I;16``) and float TIFF come from Pillow directly. If the second
+decode fails (data pypng or tifffile rejects, a zlib stream longer than the image, a photometric
+other than RGB), the 8-bit values are used, ``bit_depth`` says 8 and a RuntimeWarning says why.
 
-Writing: PNG, JPEG, WebP, TIFF and BMP chosen by suffix, always atomically. 16-bit output is written
-for PNG and TIFF by a small built-in encoder (Pillow cannot hold 16-bit RGB).
+Writing: PNG, JPEG, WebP, TIFF and BMP chosen by suffix, always atomically
+(:func:`restyle.io.files.atomic_write`). 16-bit output is written for PNG by pypng and for TIFF by
+tifffile (Pillow cannot hold 16-bit RGB).
 """
 
 from __future__ import annotations
@@ -27,12 +30,9 @@ import contextlib
 import functools
 import io
 import json
+import logging
 import os
-import re
-import secrets
 import stat
-import struct
-import sys
 import threading
 import warnings
 import zlib
@@ -41,16 +41,20 @@ from dataclasses import dataclass
 from typing import IO, Any, Literal
 
 import numpy as np
+import png  # pypng
+import tifffile
 import torch
 from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 from restyle.errors import ConfigError, ImageError
+from restyle.io.files import atomic_write
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "MAX_PIXELS_ENV",
     "SUPPORTED_WRITE_SUFFIXES",
     "ImageData",
+    "fit_size",
     "pil_to_tensor",
     "read_image",
     "read_metadata",
@@ -311,27 +315,27 @@ def _read(
         im = _open_image(fp)
     with im, _reading_errors(source):
         stored_size = im.size
-        target = _fit(stored_size, max_side)
+        target = None
+        if max_side is not None and max(stored_size) > max_side:  # downscale only, never up
+            target = fit_size(*stored_size, max_side)
         if target is not None:
             # JPEG decodes at 1/2, 1/4 or 1/8 scale (never below target); a no-op for other formats.
             im.draft(None, target)
         _check_pixel_limit(source, stored_size, im.size, limit)
 
-        plan = _high_precision_plan(im)  # needs the tiles, which load() clears
-        _load(im)
+        _load(im)  # Pillow decodes every file: that detects truncation, even where pypng/tifffile decode again
         # After load(): a PNG's eXIf chunk may follow the image data (and PNG getexif() loads anyway).
         orientation = _orientation(im)
         icc = im.info.get("icc_profile") or None
         high = None
-        if plan is not None:
-            try:
-                high = _decode_high_precision(im, fp, plan)
-            except Exception as exc:  # an unusual layout: keep the 8-bit values Pillow gave us
-                warnings.warn(
-                    f"{source}: could not keep 16-bit precision ({_one_line(exc)}); using 8 bits",
-                    RuntimeWarning,
-                    stacklevel=3,  # the caller of read_image
-                )
+        try:
+            high = _decode_high_precision(im, fp)
+        except Exception as exc:  # an unusual layout: keep the 8-bit values Pillow gave us
+            warnings.warn(
+                f"{source}: could not keep 16-bit precision ({_one_line(exc)}); using 8 bits",
+                RuntimeWarning,
+                stacklevel=3,  # the caller of read_image
+            )
         if high is not None:
             color, alpha = _convert_high(high, icc, source)
             color, alpha = _resize_float(color, alpha, target)
@@ -495,13 +499,20 @@ def _load(im: Image.Image) -> None:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _fit(size: tuple[int, int], max_side: int | None) -> tuple[int, int] | None:
-    """Size that fits ``max_side`` with the aspect ratio kept, or None when no downscale is needed."""
-    width, height = size
-    if max_side is None or max(width, height) <= max_side:
-        return None
-    scale = max_side / max(width, height)
-    return (max(1, min(max_side, round(width * scale))), max(1, min(max_side, round(height * scale))))
+def fit_size(width: int, height: int, longest: int) -> tuple[int, int]:
+    """(width, height) scaled, aspect ratio kept, so that the longer side is ``longest``; each side >= 1.
+
+    Scales up as well as down; the shorter side is rounded with Python's ``round`` (half to even). The one
+    implementation of this rule: :func:`read_image` uses it for ``max_side`` (only to shrink) and
+    ``restyle.engine.pyramid`` re-exports it for the scales of a run.
+
+    >>> fit_size(64, 32, 16)
+    (16, 8)
+    >>> fit_size(3, 1000, 10)
+    (1, 10)
+    """
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _check_pixel_limit(source: str, stored: tuple[int, int], decoded: tuple[int, int], limit: int) -> None:
@@ -627,60 +638,15 @@ def _resize_8bit(
 
 
 # ---- 16-bit route --------------------------------------------------------------------------------
+# Pillow has no 16-bit RGB(A) or gray+alpha mode: it decodes such PNG and TIFF files to 8 bits. Once Pillow
+# has read a file, pypng or tifffile decode it again at full precision; Pillow's own 16-bit gray ("I;16")
+# and float ("F") modes are exact already.
 
-_NATIVE_16 = "L" if sys.byteorder == "little" else "B"
-_SWAP_16 = {"B": "L", "L": "B", "N": "B" if _NATIVE_16 == "L" else "L"}
-_SWAPPABLE = re.compile(r"^(RGB|RGBA|RGBX);16([BLN])$")
+_PILLOW_HIGH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
-
-@dataclass
-class _HighPlan:
-    kind: Literal["array", "swap", "la16"]
-    tiles: list[Any]
-
-
-def _high_precision_plan(im: Image.Image) -> _HighPlan | None:
-    """How to get more than 8 bits out of ``im``, decided from its tiles before loading."""
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        return _HighPlan("array", [])
-    tiles = list(getattr(im, "tile", None) or [])
-    rawmodes = {_tile_rawmode(t) for t in tiles}
-    if len(rawmodes) != 1:
-        return None
-    rawmode = rawmodes.pop()
-    if im.format == "PNG" and rawmode == "LA;16B":
-        return _HighPlan("la16", tiles)
-    if rawmode is not None and _SWAPPABLE.match(rawmode):
-        return _HighPlan("swap", tiles)
-    return None
-
-
-def _tile_rawmode(tile: Any) -> str | None:
-    args = tile[3]
-    if isinstance(args, str):
-        return args
-    if isinstance(args, tuple) and args and isinstance(args[0], str):
-        return args[0]
-    return None
-
-
-def _with_rawmode(tile: Any, rawmode: str) -> Any:
-    args = tile[3]
-    new_args = rawmode if isinstance(args, str) else (rawmode, *args[1:])
-    if hasattr(tile, "_replace"):  # Pillow >= 11: ImageFile._Tile named tuple
-        return tile._replace(args=new_args)
-    return (tile[0], tile[1], tile[2], new_args)
-
-
-def _decode_again(fp: IO[bytes], tiles: list[Any], rawmode_for: Callable[[str], str]) -> np.ndarray:
-    """Decode the same file again with each tile's raw mode replaced."""
-    again = _open_image(fp)
-    with again:
-        if len(again.tile) != len(tiles):
-            raise ValueError("unexpected tile layout")
-        again.tile = [_with_rawmode(t, rawmode_for(_tile_rawmode(t) or "")) for t in again.tile]
-        _load(again)
-        return np.asarray(again)
+# tifffile logs odd tags of damaged files (which Pillow already accepted) as warnings. With no handler
+# configured, Python would print them to stderr; a NullHandler keeps them for apps that configure logging.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 
 @dataclass
@@ -689,49 +655,104 @@ class _High:
     alpha: np.ndarray | None  # float32 (H, W)
 
 
-def _decode_high_precision(im: Image.Image, fp: IO[bytes], plan: _HighPlan) -> _High:
+def _decode_high_precision(im: Image.Image, fp: IO[bytes]) -> _High | None:
+    """``im`` (already loaded from ``fp``) at more than 8 bits, or None when the file has only 8."""
+    if im.mode in _PILLOW_HIGH_MODES:
+        return _from_pillow(im)
+    if im.format == "PNG" and im.mode in ("RGB", "RGBA"):  # Pillow shows 16-bit gray+alpha as RGBA too
+        fp.seek(0)
+        return _read_png16(fp, im.size)
+    if im.format == "TIFF" and im.mode in ("RGB", "RGBA", "RGBX") and _tiff_bits(im) == {16}:
+        fp.seek(0)
+        return _read_tiff16(fp, im.size, keep_alpha=im.mode == "RGBA")  # RGBX: the 4th sample is padding
+    return None
+
+
+def _from_pillow(im: Image.Image) -> _High:
+    raw = np.asarray(im)
+    if im.mode == "F":
+        color = np.clip(np.nan_to_num(raw.astype(np.float32)), 0.0, 1.0)
+    else:  # I;16* and I (which Pillow also uses for 16-bit data): 0..65535
+        color = np.clip(raw.astype(np.float32), 0.0, 65535.0) / np.float32(65535.0)
     trns = im.info.get("transparency")
-    if plan.kind == "array":
-        raw = np.asarray(im)
-        if im.mode == "F":
-            color = np.clip(np.nan_to_num(raw.astype(np.float32)), 0.0, 1.0)
-        else:  # I;16* and I (which Pillow also uses for 16-bit data): 0..65535
-            color = np.clip(raw.astype(np.float32), 0.0, 65535.0) / np.float32(65535.0)
-        alpha = None
-        if isinstance(trns, int) and im.mode != "F":
-            alpha = (raw != trns).astype(np.float32)
-        return _High(color[:, :, None], alpha)
+    alpha = (raw != trns).astype(np.float32) if isinstance(trns, int) and im.mode != "F" else None
+    return _High(color[:, :, None], alpha)
 
-    if plan.kind == "la16":
-        # Gray+alpha 16-bit has 4 bytes per pixel, exactly like 8-bit RGBA: decoding it as RGBA
-        # passes the big-endian bytes through untouched.
-        raw = _decode_again(fp, plan.tiles, lambda _: "RGBA").astype(np.uint16)
-        gray = (raw[:, :, 0] << 8) | raw[:, :, 1]
-        alpha16 = (raw[:, :, 2] << 8) | raw[:, :, 3]
-        return _High(gray[:, :, None].astype(np.float32) / 65535.0, alpha16.astype(np.float32) / 65535.0)
 
-    # "swap": Pillow keeps the high byte of each sample; the unpacker for the opposite byte order
-    # keeps the other byte, i.e. the low byte. Filtering/decompression happen on raw bytes first,
-    # so both decodes see identical data.
-    high = np.asarray(im).astype(np.uint16)
+def _tiff_bits(im: Image.Image) -> set[int]:
+    """The BitsPerSample values of a Pillow TIFF image (its public ``tag_v2`` directory)."""
+    bits = getattr(im, "tag_v2", {}).get(258, ())
+    return set(bits) if isinstance(bits, tuple) else {bits}
 
-    def swapped(rawmode: str) -> str:
-        match = _SWAPPABLE.match(rawmode)
-        if match is None:
-            raise ValueError(f"unexpected raw mode {rawmode}")
-        return f"{match.group(1)};16{_SWAP_16[match.group(2)]}"
 
-    low = _decode_again(fp, plan.tiles, swapped).astype(np.uint16)
-    if low.shape != high.shape:
-        raise ValueError("the two decodes disagree in shape")
-    values = (high << 8) | low
-    alpha = None
-    if values.shape[2] == 4:
-        alpha = values[:, :, 3].astype(np.float32) / 65535.0
-    color16 = values[:, :, :3]
-    if isinstance(trns, tuple) and len(trns) == 3 and alpha is None:
-        alpha = (~np.all(color16 == np.array(trns, dtype=np.uint16), axis=2)).astype(np.float32)
-    return _High(color16.astype(np.float32) / np.float32(65535.0), alpha)
+def _read_png16(fp: IO[bytes], size: tuple[int, int]) -> _High | None:
+    """Decode a PNG with pypng if it is 16-bit (gray+alpha, RGB or RGBA); None if it is 8-bit."""
+    header = png.Reader(file=fp)
+    header.process_chunk()  # IHDR, always the first chunk
+    if header.bitdepth != 16:
+        return None
+    planes = header.planes
+    fp.seek(0)
+    _check_png_inflate(fp, 2 * size[1] * (1 + size[0] * planes * 2))  # twice the raw size (Adam7 adds a little)
+    fp.seek(0)
+    width, height, rows, info = png.Reader(file=fp).read()
+    if (width, height) != size:
+        raise ValueError(f"pypng reads {width}x{height}, Pillow {size[0]}x{size[1]}")
+    values = np.empty((height, width * planes), dtype=np.uint16)
+    count = 0
+    for count, row in enumerate(rows, 1):  # too many rows: IndexError
+        values[count - 1] = row
+    if count != height:
+        raise ValueError(f"the image data ends after {count} of {height} rows")
+    values = values.reshape(height, width, planes)
+    color_planes = 1 if info["greyscale"] else 3
+    color = values[:, :, :color_planes]
+    alpha = values[:, :, color_planes].astype(np.float32) / np.float32(65535.0) if info["alpha"] else None
+    trns = info.get("transparent")  # tRNS: one colour that is fully transparent
+    if trns is not None and alpha is None:
+        alpha = (~np.all(color == np.array(trns, dtype=np.uint16), axis=2)).astype(np.float32)
+    return _High(color.astype(np.float32) / np.float32(65535.0), alpha)
+
+
+def _check_png_inflate(fp: IO[bytes], limit: int) -> None:
+    """Refuse image data that inflates to more than ``limit`` bytes, counted in bounded steps.
+
+    pypng inflates each IDAT chunk in one go, and Pillow (which read the file first) ignores data past the
+    last row, so without this a small file with a long zlib tail could claim gigabytes of memory.
+    """
+    inflater = zlib.decompressobj()
+    total = 0
+    for kind, data in png.Reader(file=fp).chunks():
+        while kind == b"IDAT" and data:
+            total += len(inflater.decompress(data, 1 << 20))
+            data = inflater.unconsumed_tail
+            if total > limit:
+                raise ValueError(f"the image data inflates to more than {limit:,} bytes")
+
+
+def _read_tiff16(fp: IO[bytes], size: tuple[int, int], *, keep_alpha: bool) -> _High:
+    """Decode the first page of a 16-bit RGB(A) TIFF with tifffile (which Pillow reads first, too)."""
+    with tifffile.TiffFile(fp) as tif:  # reads from fp's position; does not close fp
+        page = tif.pages[0]
+        if page.photometric != tifffile.PHOTOMETRIC.RGB or page.dtype != np.uint16:
+            raise ValueError(f"unsupported TIFF layout ({page.photometric!r}, {page.dtype})")
+        values = page.asarray()
+        axes = page.axes
+        premultiplied = tuple(page.extrasamples[:1]) == (tifffile.EXTRASAMPLE.ASSOCALPHA,)
+    if axes == "SYX":  # planar: one plane per sample
+        values = np.moveaxis(values, 0, -1)
+    elif axes != "YXS":
+        raise ValueError(f"unsupported TIFF layout (axes {axes})")
+    if values.shape[:2] != (size[1], size[0]) or values.shape[2] < (4 if keep_alpha else 3):
+        raise ValueError(f"tifffile reads shape {values.shape}, Pillow {size[0]}x{size[1]}")
+    color = values[:, :, :3].astype(np.float32) / np.float32(65535.0)
+    if not keep_alpha:
+        return _High(color, None)
+    alpha = values[:, :, 3].astype(np.float32) / np.float32(65535.0)
+    if premultiplied:  # associated alpha: Pillow shows it as RGBA too, having divided it out; do the same
+        visible = alpha[:, :, None] > 0
+        color = np.where(visible, np.clip(color / np.where(visible, alpha[:, :, None], 1.0), 0.0, 1.0), 0.0)
+    return _High(color.astype(np.float32), alpha)
 
 
 def _convert_high(high: _High, icc: bytes | None, source: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -886,7 +907,7 @@ def write_image(
         encoder = _png16_writer(values16, text) if fmt == "PNG" else _tiff16_writer(values16)
     else:
         encoder = _pillow_writer(Image.fromarray(_to_uint8(values)), fmt, text)
-    _atomic_write(target, prefix, encoder)
+    _save(target, prefix, encoder)
 
 
 def _pillow_writer(image: Image.Image, fmt: str, text: str | None) -> Callable[[IO[bytes]], None]:
@@ -908,156 +929,63 @@ def _pillow_writer(image: Image.Image, fmt: str, text: str | None) -> Callable[[
     return write
 
 
-def _atomic_write(target: str, prefix: str, write: Callable[[IO[bytes]], None]) -> None:
-    """Run ``write`` on a temp file next to ``target``, then rename it over ``target``."""
+def _save(target: str, prefix: str, write: Callable[[IO[bytes]], None]) -> None:
+    """:func:`~restyle.io.files.atomic_write` with every failure as one ImageError line."""
     if os.path.isdir(target):
         raise ImageError(f"{prefix}: it is a directory")
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise ImageError(f"{prefix}: directory '{directory}' does not exist")
-    # Hidden name, short enough for NAME_MAX; O_EXCL with mode 0o666 honours the umask (mkstemp: 0600).
-    base = os.path.basename(target)[:200]
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        temp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.tmp")
-        try:
-            fd = os.open(temp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-        except PermissionError:
-            raise ImageError(f"{prefix}: directory '{directory}' is not writable") from None
-        except OSError as exc:
-            raise ImageError(f"{prefix}: {_one_line(exc)}") from None
-    else:
-        raise ImageError(f"{prefix}: could not create a temporary file in '{directory}'")
     try:
-        with os.fdopen(fd, "wb") as fp:
-            write(fp)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(temp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        if isinstance(exc, ImageError) or not isinstance(exc, Exception):
-            raise  # ours already, or KeyboardInterrupt & co.
+        atomic_write(target, write)
+    except ImageError:
+        raise
+    except PermissionError:
+        raise ImageError(f"{prefix}: directory '{directory}' is not writable") from None
+    except Exception as exc:  # the encoder's or the file system's; KeyboardInterrupt & co. pass
         raise ImageError(f"{prefix}: {_one_line(exc)}") from exc
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def _png16_writer(values: np.ndarray, text: str | None) -> Callable[[IO[bytes]], None]:
-    """A minimal PNG encoder for 16-bit RGB/RGBA (Pillow has no 16-bit RGB mode to save from)."""
+    """16-bit RGB/RGBA PNG by pypng, with the metadata as an iTXt chunk before the image data."""
     height, width, channels = values.shape
-    bpp = channels * 2
-    rows = values.astype(">u2").view(np.uint8).reshape(height, width * bpp)
+    writer = png.Writer(width, height, greyscale=False, alpha=channels == 4, bitdepth=16, compression=6)
+    rows = values.astype(">u2").view(np.uint8).reshape(height, -1)  # pypng's "packed" rows: big-endian
 
     def write(fp: IO[bytes]) -> None:
-        fp.write(b"\x89PNG\r\n\x1a\n")
-        color_type = 2 if channels == 3 else 6
-        fp.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)))
-        if text is not None:
-            # iTXt: keyword, NUL, compression flag 0, method 0, empty language tag, NUL, empty
-            # translated keyword, NUL, UTF-8 text.
-            payload = METADATA_KEY.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
-            fp.write(_png_chunk(b"iTXt", payload))
-        compressor = zlib.compressobj(6)
-        pending = b""
-        for start in range(0, height, 256):  # bounded memory for large images
-            block = _png_filter(rows, start, min(start + 256, height), bpp)
-            pending += compressor.compress(block)
-            if len(pending) >= 1 << 20:
-                fp.write(_png_chunk(b"IDAT", pending))
-                pending = b""
-        pending += compressor.flush()
-        fp.write(_png_chunk(b"IDAT", pending))
-        fp.write(_png_chunk(b"IEND", b""))
+        if text is None:
+            writer.write_packed(fp, rows)
+            return
+        # pypng writes no text chunks: add one to its chunk list. It goes right after IHDR, before the image
+        # data, where Image.open (so read_metadata) finds it without decoding the pixels.
+        buffer = io.BytesIO()
+        writer.write_packed(buffer, rows)
+        chunks = list(png.Reader(bytes=buffer.getvalue()).chunks())
+        # iTXt: keyword, NUL, compression flag 0, method 0, empty language tag and translated keyword
+        # (each NUL-terminated), then UTF-8 text.
+        itxt = METADATA_KEY.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
+        png.write_chunks(fp, [chunks[0], (b"iTXt", itxt), *chunks[1:]])
 
     return write
 
 
-def _png_filter(rows: np.ndarray, start: int, stop: int, bpp: int) -> bytes:
-    """Filter rows [start, stop) with, per row, whichever of None/Sub/Up looks smallest."""
-    raw = rows[start:stop]
-    prev = np.empty_like(raw)
-    prev[0] = rows[start - 1] if start > 0 else 0
-    prev[1:] = raw[:-1]
-    sub = raw.copy()
-    sub[:, bpp:] = raw[:, bpp:] - raw[:, :-bpp]  # uint8 arithmetic wraps modulo 256, as PNG wants
-    up = raw - prev
-    candidates = np.stack([raw, sub, up])
-    # The usual heuristic: smallest sum of |byte as signed|; min(b, 256 - b) computes that in uint8.
-    cost = np.minimum(candidates, 0 - candidates).sum(axis=2, dtype=np.uint64)
-    choice = cost.argmin(axis=0)
-    out = np.empty((raw.shape[0], raw.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = choice
-    out[:, 1:] = candidates[choice, np.arange(raw.shape[0])]
-    return out.tobytes()
-
-
 def _tiff16_writer(values: np.ndarray) -> Callable[[IO[bytes]], None]:
-    """A minimal little-endian TIFF encoder for 16-bit RGB/RGBA: Deflate strips, horizontal predictor."""
-    height, width, channels = values.shape
-    row_bytes = width * channels * 2
-    rows_per_strip = max(1, min(height, (256 * 1024) // row_bytes))
-    # Predictor 2: each sample minus its left neighbour (same channel), modulo 2**16.
-    predicted = values.astype(np.uint16)
-    predicted[:, 1:] = values[:, 1:] - values[:, :-1]
-    strips = [
-        zlib.compress(predicted[y : y + rows_per_strip].astype("<u2").tobytes(), 6)
-        for y in range(0, height, rows_per_strip)
-    ]
+    """16-bit RGB/RGBA TIFF by tifffile: Deflate (as the 8-bit TIFFs) with the horizontal predictor."""
+    extrasamples = ["unassalpha"] if values.shape[2] == 4 else None
 
     def write(fp: IO[bytes]) -> None:
-        body = bytearray(b"II*\x00\x00\x00\x00\x00")
-        offsets = []
-        for strip in strips:
-            offsets.append(len(body))
-            body += strip
-            if len(body) % 2:
-                body += b"\x00"  # word alignment
-        entries: list[tuple[int, int, list[int] | list[tuple[int, int]]]] = [
-            (256, 4, [width]),
-            (257, 4, [height]),
-            (258, 3, [16] * channels),  # BitsPerSample
-            (259, 3, [8]),  # Compression: Deflate
-            (262, 3, [2]),  # Photometric: RGB
-            (273, 4, offsets),  # StripOffsets
-            (277, 3, [channels]),  # SamplesPerPixel
-            (278, 4, [rows_per_strip]),
-            (279, 4, [len(s) for s in strips]),  # StripByteCounts
-            (282, 5, [(72, 1)]),  # XResolution
-            (283, 5, [(72, 1)]),  # YResolution
-            (284, 3, [1]),  # PlanarConfiguration: chunky
-            (296, 3, [2]),  # ResolutionUnit: inch
-            (317, 3, [2]),  # Predictor: horizontal differencing
-        ]
-        if channels == 4:
-            entries.append((338, 3, [2]))  # ExtraSamples: unassociated alpha
-        ifd_offset = len(body)
-        extra_offset = ifd_offset + 2 + 12 * len(entries) + 4
-        ifd = bytearray(struct.pack("<H", len(entries)))
-        extra = bytearray()
-        for tag, kind, items in entries:
-            if kind == 5:
-                data = b"".join(struct.pack("<II", *item) for item in items)  # type: ignore[misc]
-            else:
-                data = struct.pack(f"<{len(items)}{'H' if kind == 3 else 'I'}", *items)
-            if len(data) <= 4:
-                value = data.ljust(4, b"\x00")
-            else:
-                value = struct.pack("<I", extra_offset + len(extra))
-                extra += data + (b"\x00" if len(data) % 2 else b"")
-            ifd += struct.pack("<HHI", tag, kind, len(items)) + value
-        ifd += struct.pack("<I", 0)  # no next IFD
-        if len(body) + len(ifd) + len(extra) >= 1 << 32:
-            raise ImageError("the image is too large for a classic TIFF (4 GiB); use PNG")
-        body[4:8] = struct.pack("<I", ifd_offset)
-        fp.write(bytes(body))
-        fp.write(bytes(ifd))
-        fp.write(bytes(extra))
+        tifffile.imwrite(
+            fp,
+            values,
+            photometric="rgb",
+            planarconfig="contig",
+            extrasamples=extrasamples,
+            compression="zlib",  # Adobe Deflate, tag 8
+            compressionargs={"level": 6},
+            predictor=True,
+            resolution=(72, 72),
+            metadata=None,  # no tifffile JSON description
+            software=False,
+        )
 
     return write
