@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any, Optional
 
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -16,8 +17,10 @@ from restyle.cli.progress import JobsDisplay
 from restyle.cli.sweep import figures_command, presets_command, sweep_command
 from restyle.config import RunConfig
 from restyle.engine.batch import is_batch, plan_jobs, plan_resume, run_batch
-from restyle.engine.executor import BatchReport
+from restyle.engine.executor import BatchReport, StylizerPool
+from restyle.engine.inputs import load_run_inputs
 from restyle.engine.job import Job
+from restyle.engine.plan import PROBE_SIDE, plan_run
 from restyle.engine.signals import Aborted, GracefulStop
 from restyle.errors import ConfigError
 from restyle.features import weights as registry
@@ -49,6 +52,10 @@ def run_command(
     json_path: Optional[str] = typer.Option(None, "--json", help="Write config, losses and timings as JSON."),  # noqa: UP045
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Recompute pairs whose output is already finished."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", "--estimate",
+        help="Print the plan -- sizes per scale, steps, estimated peak memory, time per step on this machine -- "
+             "and exit without writing anything."),
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Stylise CONTENT in the style of STYLE and write the result to --output.
@@ -68,6 +75,9 @@ def run_command(
         contents, styles = list(inputs[:-1]), [inputs[-1]]
     jobs = plan_jobs(contents, styles, output, config)
     prepare_for(config)
+    if dry_run:
+        print_plans(jobs, config)
+        return
     batch = len(jobs) > 1 or is_batch([*contents, *styles], output)
     execute_jobs(jobs, config, batch=batch, quiet=quiet, json_path=json_path, skip_finished=batch and not overwrite)
 
@@ -134,6 +144,33 @@ def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quie
         raise typer.Exit(stop.exit_code)
     if report.failed:
         raise typer.Exit(2)
+
+
+def print_plans(jobs: list[Job], config: RunConfig) -> None:
+    """``--dry-run``: the first job's plan as a table (step time measured on a small probe), one line per other."""
+    pool = StylizerPool()
+    console = Console()
+    for i, job in enumerate(jobs):
+        inputs = load_run_inputs(job.config or config, job.content, job.style)
+        plan = plan_run(pool.get(inputs.config), inputs, time_steps=i == 0)
+        peak = plan.peak
+        if i == 0:
+            table = Table(title=f"plan: {job.label} → {job.output}", title_justify="left")
+            for col in ("scale", "size", "steps", "peak memory", "s/step (est.)"):
+                table.add_column(col, justify="right")
+            for k, s in enumerate(plan.scales, 1):
+                per_step = f"{s.seconds_per_step:.2f}" if s.seconds_per_step is not None else "-"
+                table.add_row(str(k), f"{s.size[0]}x{s.size[1]}", str(s.steps), f"{s.memory.total / 1e9:.2f} GB",
+                              per_step)
+            console.print(table)
+            if plan.seconds is not None:
+                say(console, f"about {plan.seconds:.0f} s of optimisation on this machine "
+                             f"({torch.get_num_threads()} threads); step time measured at {PROBE_SIDE} px, scaled")
+        else:
+            say(console, f"{job.label}: {peak.size[0]}x{peak.size[1]}, peak {peak.total / 1e9:.2f} GB")
+        verdict = "fits" if plan.fits else "does NOT fit"
+        say(console, f"peak {peak.total / 1e9:.2f} GB {verdict} in {plan.available / 1e9:.1f} GB free "
+                     f"({plan.limited_by})")
 
 
 def print_batch_summary(console: Console, report: BatchReport) -> None:

@@ -57,8 +57,9 @@ from restyle.engine.job import (
     write_finished,
     write_interrupted,
 )
+from restyle.engine.memory import OutOfMemory
 from restyle.engine.signals import GracefulStop
-from restyle.engine.stylize import Stylizer
+from restyle.engine.stylize import MEMORY_ADVICE, Stylizer
 from restyle.engine.targets import TargetCache
 from restyle.errors import ConfigError, RestyleError
 from restyle.features import weights as registry
@@ -267,6 +268,15 @@ class LocalExecutor:
         finally:
             self._running = None
         resumed_from = resume.step if resume else None
+        if result.out_of_memory:  # saved like an interrupt, reported as this job's error
+            partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
+            error = OutOfMemory(
+                f"{result.out_of_memory}: saved {partial} and {ckpt}; continue on a machine with more memory with "
+                f"`restyle resume {ckpt}`, or run again and {MEMORY_ADVICE}")
+            emit(JobFailed(job, index, total, str(error)))
+            return JobResult(job, "failed", str(error), result=result, checkpoint=ckpt, partial=partial,
+                             resumed_from=resumed_from, total_steps=steps[0], exception=error,
+                             fingerprint=prepared.fingerprint)
         if result.interrupted:
             partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
             done = JobResult(job, "interrupted", result=result, checkpoint=ckpt, partial=partial,

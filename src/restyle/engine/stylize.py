@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from restyle.config import RunConfig, parse_init
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image
+from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
 from restyle.engine.targets import TargetCache
@@ -39,6 +41,11 @@ __all__ = ["MAX_RETRIES", "RunState", "StylizeResult", "Stylizer", "resolve_devi
 
 #: How many times a step that produced NaN/inf is retried with a halved step size (per scale).
 MAX_RETRIES = 6
+#: Set to 0 to skip the up-front memory check (when you know better than the estimate).
+MEMORY_CHECK_ENV = "RESTYLE_MEMORY_CHECK"
+#: The way out of a run that does not fit, for the messages.
+MEMORY_ADVICE = ("use a smaller --size, fewer or shallower --style-layers, or --optimizer adam / a smaller "
+                 "--lbfgs-history")
 
 
 @dataclass
@@ -53,8 +60,9 @@ class StylizeResult:
     model: str  #: one line saying which weights were used
     history: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    interrupted: bool = False  #: True when stopped early by :meth:`Stylizer.request_stop`
+    interrupted: bool = False  #: True when stopped early (:meth:`Stylizer.request_stop`, or out of memory)
     checkpoint: Checkpoint | None = None  #: state to resume from, when interrupted
+    out_of_memory: str = ""  #: why an allocation failed mid-run (then ``interrupted`` is True too)
 
     def image(self) -> Image.Image:
         """The result as an 8-bit PIL image (RGBA when the content had transparency)."""
@@ -176,6 +184,8 @@ class Stylizer:
         self._stop = False
         inputs = self._inputs(content, style, resume)
         sizes = self._scale_sizes(inputs)
+        if os.environ.get(MEMORY_CHECK_ENV, "1") != "0":
+            check_fits(self.estimate_memory(inputs), self.device, advice=MEMORY_ADVICE)
         state = RunState.from_checkpoint(resume, self.device) if resume else RunState(
             lr=c.lr if c.lr is not None else DEFAULT_LR[c.optimizer])
         t0 = time.perf_counter() - state.elapsed
@@ -188,10 +198,19 @@ class Stylizer:
         def snapshot() -> Checkpoint:
             return state.checkpoint(c, inputs, time.perf_counter() - t0)
 
+        oom = ""
         for si in range(state.scale, len(sizes)):
-            size = self._prepare_scale(state, si, sizes[si], content_px, style_px, generator, timer)
+            try:
+                size = self._prepare_scale(state, si, sizes[si], content_px, style_px, generator, timer)
+            except (RuntimeError, MemoryError) as e:  # allocation failures only; anything else is a bug
+                oom = self._allocation_failed(e, state)
+                break
             while state.scale_step < c.iterations and not self._stop:
-                values, note = self._guarded_step(state)
+                try:
+                    values, note = self._guarded_step(state)
+                except (RuntimeError, MemoryError) as e:
+                    oom = self._allocation_failed(e, state)
+                    break
                 state.scale_step += 1
                 state.step += 1
                 state.history.append({"step": state.step, "scale": si, **values})
@@ -201,7 +220,36 @@ class Stylizer:
                                      time.perf_counter() - t0, state.pixels, note, snapshot))
             if self._stop:
                 break
-        return self._result(state, inputs, time.perf_counter() - t0, timer["targets_s"], snapshot)
+        result = self._result(state, inputs, time.perf_counter() - t0, timer["targets_s"], snapshot)
+        result.out_of_memory = oom
+        return result
+
+    def pyramid(self, inputs: RunInputs) -> list[tuple[int, int]]:
+        """(width, height) of each scale of a run on ``inputs``, coarse to fine."""
+        cw, ch = inputs.content.pixels.shape[2], inputs.content.pixels.shape[1]
+        return [fit_size(cw, ch, longest) for longest in self._scale_sizes(inputs)]
+
+    def estimate_memory(self, inputs: RunInputs) -> MemoryEstimate:
+        """The memory the largest step of a run on ``inputs`` needs (see :mod:`restyle.engine.memory`)."""
+        sizes = self.pyramid(inputs)
+        params = sum(p.numel() for p in self.extractor.parameters())
+        return estimate(self.config, self.weights.arch, list(self.content_layers), list(self.style_layers), sizes,
+                        params)
+
+    def _allocation_failed(self, error: RuntimeError | MemoryError, state: RunState) -> str:
+        """Handle an allocation failure like a stop: back to the last good iterate; returns the message."""
+        if not is_allocation_failure(error):
+            raise error
+        if state.pixels is None or state.good is None:  # nothing computed yet: nothing to save
+            raise OutOfMemory(f"out of memory before the first step ({_first_line(error)}); {MEMORY_ADVICE}") from None
+        with torch.no_grad():
+            state.pixels.copy_(state.good)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self._stop = True
+        message = f"out of memory at step {state.step + 1} ({_first_line(error)})"
+        state.notes.append(message)
+        return message
 
     def _inputs(self, content: ImageLike | RunInputs | None, style: Any, resume: Checkpoint | None) -> RunInputs:
         """The run's images, loaded once (from the checkpoint when resuming)."""
@@ -348,8 +396,18 @@ def stylize(content: ImageLike, style: ImageLike | list[ImageLike], config: RunC
 
     ``content``/``style`` may be paths, PIL images, :class:`~restyle.io.image.ImageData` or
     ``(3, H, W)`` tensors in [0, 1]. ``callback`` receives an :class:`Iterate` after every step.
+    Raises :class:`~restyle.engine.memory.OutOfMemory` if an allocation fails mid-run.
     """
-    return Stylizer(config).run(content, style, callback).image()
+    result = Stylizer(config).run(content, style, callback)
+    if result.out_of_memory:
+        raise OutOfMemory(f"{result.out_of_memory}; {MEMORY_ADVICE}")
+    return result.image()
+
+
+def _first_line(error: BaseException) -> str:
+    """The allocator's own words, short: ``you tried to allocate 1610612736 bytes`` and the like."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:

@@ -1,0 +1,76 @@
+"""Memory estimate vs measured peak RSS: one fresh process per size, a few single-scale steps.
+
+    python benchmarks/memory.py --sizes 256 512 1024 [--optimizer lbfgs] [--steps 3]
+
+For each size a child process loads the model and the inputs, notes its RSS, runs the steps and
+reports the peak RSS above that baseline next to :func:`restyle.engine.memory.estimate` (the
+estimate is of exactly that: the extra memory of the run). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from restyle.config import RunConfig
+from restyle.engine.inputs import load_run_inputs
+from restyle.engine.stylize import Stylizer
+
+
+def rss_bytes() -> int:
+    """Current resident set size of this process."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize()
+
+
+def child(size: int, optimizer: str, steps: int, model: str) -> dict:
+    """Run one measurement in this process (called in a fresh interpreter)."""
+    gen = torch.Generator().manual_seed(0)
+    config = RunConfig(model=model, size=size, scales=1, iterations=steps, optimizer=optimizer, device="cpu")
+    content, style = torch.rand(3, size * 3 // 4, size, generator=gen), torch.rand(3, size, size, generator=gen)
+    stylizer = Stylizer(config)
+    inputs = load_run_inputs(config, content, style)
+    estimate = stylizer.estimate_memory(inputs)
+    before = rss_bytes()
+    result = stylizer.run(inputs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "size": list(estimate.size), "optimizer": optimizer, "steps": steps, "rss_before_mb": before / 1e6,
+        "measured_extra_mb": (peak - before) / 1e6, "estimate_mb": estimate.total / 1e6,
+        "ratio_measured_to_estimate": (peak - before) / estimate.total,
+        "estimate_parts_mb": {k: getattr(estimate, k) / 1e6 for k in
+                              ("activations", "backward", "losses", "targets", "buffers", "network")},
+        "s_per_step": result.timings["s_per_step"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--optimizer", default="lbfgs")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--model", default="vgg16")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.optimizer, args.steps, args.model)))
+        return
+    results = []
+    for size in args.sizes:
+        out = subprocess.run([sys.executable, __file__, "--child", str(size), "--optimizer", args.optimizer,
+                              "--steps", str(args.steps), "--model", args.model],
+                             check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    print(json.dumps({"benchmark": "memory", "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "cpu": platform.processor() or platform.machine(), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""How much memory a run needs, how much the machine has, and what an allocation failure looks like.
+
+The estimate is of the extra memory a run's largest step needs beyond what is loaded before it (the
+process, torch, the weights). It sums, at the step's image size, what one forward/backward keeps:
+
+* **saved activations** -- walking the VGG up to the deepest layer in use: the preprocessed input
+  (conv1_1 saves it), every ReLU output (saved by the ReLU and by the next convolution), every
+  pooling output (saved by the next convolution) and, for max pooling, its int64 indices (twice
+  the bytes of the output); requested pre-ReLU ``convB_C`` outputs are kept too;
+* **backward working set** -- the gradient flowing back, the one being produced and the ReLU's
+  masked copy, at the largest activation: 3 x that activation;
+* **losses** -- what the loss terms save: each content layer's difference to its target, each
+  style layer's Gram difference, the TV term's two image differences (with the activations, this
+  is what autograd saves: the tests check it against autograd's saved tensors within 10%);
+* **targets** -- the content targets of every scale (the target cache keeps them) and the Grams;
+* **image-sized buffers** -- the iterate, its gradient, the last good copy, two transient copies
+  (preprocessing, TV), the optimiser's state: Adam 2 images, L-BFGS 2 per remembered step
+  (``min(lbfgs_history, iterations)``) plus 3;
+* **network** -- two more copies of the weights in use (oneDNN/cuDNN keep weights reordered for
+  the forward and for the input-gradient convolutions), plus :data:`RUNTIME_OVERHEAD` for the
+  allocator's and the convolution library's scratch space.
+
+The last three were calibrated against peak RSS with ``benchmarks/memory.py`` (256 to 2048 px;
+results in benchmarks/README.md): measured/estimated is within ±25 % at every size tried.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from restyle.config import RunConfig
+from restyle.errors import RestyleError
+from restyle.features.layers import layer_names
+
+#: Output channels of each VGG block.
+BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+FLOAT = 4  #: bytes of a float32
+GB = 1e9
+#: Gradient tensors alive at once during the backward, in units of the largest activation.
+BACKWARD_COPIES = 3
+#: Extra copies of the network's weights made by the convolution library.
+NETWORK_COPIES = 2
+#: Scratch space of the allocator and convolution library during a step (measured on CPU).
+RUNTIME_OVERHEAD = 48_000_000
+
+
+class OutOfMemory(RestyleError, MemoryError):
+    """A run needs more memory than the machine has (refused up front, or an allocation failed mid-run)."""
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes one step at ``size`` needs, by part (see the module docstring)."""
+
+    size: tuple[int, int]
+    activations: int
+    backward: int
+    losses: int
+    targets: int
+    buffers: int
+    network: int
+
+    @property
+    def saved(self) -> int:
+        """What autograd keeps from the forward for the backward: activations and the loss terms' tensors."""
+        return self.activations + self.losses
+
+    @property
+    def total(self) -> int:
+        """All parts together."""
+        return self.saved + self.backward + self.targets + self.buffers + self.network
+
+
+def activation_bytes(arch: str, layers: Sequence[str], width: int, height: int,
+                     pooling: str = "max") -> tuple[int, int]:
+    """``(saved bytes, largest activation bytes)`` of one forward of ``arch`` up to the deepest of ``layers``.
+
+    ``layers`` are canonical names (``reluB_C``, ``convB_C``, ``poolB``).
+    """
+    names = layer_names(arch)
+    last = max(names.index(n) for n in layers)
+    wanted = set(layers)
+    h, w, c = height, width, 3
+    saved = largest = c * h * w  # conv1_1's input
+    for name in names[: last + 1]:
+        block = int(name[4])
+        if name.startswith("conv"):
+            c = BLOCK_CHANNELS[block - 1]
+            if name in wanted:
+                saved += c * h * w
+        elif name.startswith("relu"):
+            saved += c * h * w
+        else:
+            h, w = h // 2, w // 2
+            saved += c * h * w * (3 if pooling == "max" else 1)  # output + int64 indices
+        largest = max(largest, c * h * w)
+    return saved * FLOAT, largest * FLOAT
+
+
+def _layer_shape(arch: str, layer: str, width: int, height: int) -> tuple[int, int, int]:
+    block = int(layer[4])
+    pools = block if layer.startswith("pool") else block - 1
+    return BLOCK_CHANNELS[block - 1], height >> pools, width >> pools
+
+
+def estimate(config: RunConfig, arch: str, content_layers: Sequence[str], style_layers: Sequence[str],
+             sizes: Sequence[tuple[int, int]], network_params: int) -> MemoryEstimate:
+    """The estimate of the largest step of a run whose scales have ``sizes`` = [(w, h), ...], coarse to fine."""
+    width, height = sizes[-1]
+    layers = [*content_layers, *style_layers]
+    saved, largest = activation_bytes(arch, layers, width, height, config.pooling)
+    content = sum(math.prod(_layer_shape(arch, n, width, height)) for n in content_layers) * FLOAT
+    targets = sum(math.prod(_layer_shape(arch, n, w, h)) for n in content_layers for w, h in sizes) * FLOAT
+    grams = sum(_layer_shape(arch, n, width, height)[0] ** 2 for n in style_layers) * FLOAT
+    image = 3 * width * height * FLOAT
+    tv = 2 * image if config.tv_weight else 0
+    state = 2 * min(config.lbfgs_history, config.iterations) + 3 if config.optimizer == "lbfgs" else 2
+    return MemoryEstimate((width, height), saved, BACKWARD_COPIES * largest, content + grams + tv, targets + grams,
+                          (5 + state) * image, NETWORK_COPIES * network_params * FLOAT + RUNTIME_OVERHEAD)
+
+
+def available_memory(device: torch.device) -> tuple[int, str]:
+    """``(bytes, what limits them)`` this process can still allocate on ``device``.
+
+    CPU: the least of MemAvailable, the cgroup's limit minus its usage, and ``ulimit -v`` minus the
+    address space in use. CUDA: the device's free memory.
+    """
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free), f"free memory on {torch.cuda.get_device_name(device)}"
+    found: list[tuple[int, str]] = []
+    info = _read_kv(Path("/proc/meminfo"))
+    if "MemAvailable" in info:
+        found.append((info["MemAvailable"] * 1024, "available RAM"))
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        limit, usage = _read_int(limit_file), _read_int(usage_file)
+        if limit is not None and usage is not None and limit < 1 << 60:
+            found.append((max(limit - usage, 0), "the cgroup's memory limit"))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        vm = _read_kv(Path("/proc/self/status")).get("VmSize", 0) * 1024
+        found.append((max(soft - vm, 0), "the address-space limit (ulimit -v)"))
+    if not found:  # not Linux: nothing to go by, so never refuse
+        return 1 << 62, "unknown"
+    return min(found)
+
+
+def check_fits(need: MemoryEstimate, device: torch.device, *, advice: str) -> None:
+    """Raise :class:`OutOfMemory` (one line naming the need and the way out) if ``need`` exceeds what is free."""
+    have, limit = available_memory(device)
+    if need.total > have:
+        w, h = need.size
+        raise OutOfMemory(
+            f"this run needs about {need.total / GB:.1f} GB for a step at {w}x{h} px but only {have / GB:.1f} GB "
+            f"is free ({limit}); {advice}"
+        )
+
+
+def is_allocation_failure(error: BaseException) -> bool:
+    """True for the allocator errors of CPU (DefaultCPUAllocator) and CUDA (``torch.OutOfMemoryError``)."""
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _read_kv(path: Path) -> dict[str, int]:
+    out: dict[str, int] = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(":")
+            parts = value.split()
+            if parts and parts[0].isdigit():
+                out[key.strip()] = int(parts[0])
+    except OSError:
+        pass
+    return out
