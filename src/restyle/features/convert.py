@@ -25,7 +25,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import torch
 from restyle.errors import WeightsError
 from restyle.features.layers import ARCHS, KERAS_CONV, arch_for_conv_count, conv_names
 from restyle.features.preprocessing import CAFFE, MATCONVNET, TORCHVISION, Preprocessing
+from restyle.io.files import atomic_write_bytes
 
 __all__ = ["FORMATS", "VGGWeights", "read_onnx_keras", "read_weights", "save_safetensors"]
 
@@ -143,7 +143,7 @@ def save_safetensors(weights: VGGWeights, path: str | os.PathLike) -> None:
     Raises:
         WeightsError: ``weights`` is not a valid VGG state, or the file cannot be written.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     target = Path(path)
     # Validate first: a cache file must never hold something read_weights would reject.
@@ -169,22 +169,11 @@ def save_safetensors(weights: VGGWeights, path: str | os.PathLike) -> None:
         "source": weights.source,
         "format": weights.format,
     }
-    tmp: str | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(fd)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make the final file private
-        save_file(checked.state, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:  # flush to disk before the rename makes it visible
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        tmp = None
+        atomic_write_bytes(target, save(checked.state, metadata=metadata))
     except Exception as e:  # OSError, or safetensors refusing the tensors
         raise WeightsError(f"cannot write weights file {target}: {_one_line(e)}") from e
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_onnx_keras(path: str | os.PathLike) -> VGGWeights:
