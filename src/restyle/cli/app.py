@@ -11,7 +11,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from restyle.cli.common import build_config, err, fail, handle_errors, prepare_for, prepare_weights, say
+from restyle.cli.common import (
+    JSON_OPTION,
+    QUIET_OPTION,
+    build_config,
+    err,
+    fail,
+    handle_errors,
+    prepare_for,
+    prepare_weights,
+    say,
+)
 from restyle.cli.options import with_config_options
 from restyle.cli.progress import JobsDisplay
 from restyle.cli.sweep import figures_command, presets_command, sweep_command
@@ -49,8 +59,8 @@ def run_command(
     output: Optional[str] = typer.Option(  # noqa: UP045
         None, "--output", "-o", show_default=False,
         help="Output image (.png keeps the settings) \\[default: out.png]; a folder for several pairs."),
-    json_path: Optional[str] = typer.Option(None, "--json", help="Write config, losses and timings as JSON."),  # noqa: UP045
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_path: Optional[str] = JSON_OPTION,  # noqa: UP045
+    quiet: bool = QUIET_OPTION,
     overwrite: bool = typer.Option(False, "--overwrite", help="Recompute pairs whose output is already finished."),
     dry_run: bool = typer.Option(
         False, "--dry-run", "--estimate",
@@ -89,8 +99,8 @@ def resume_command(
     output: Optional[str] = typer.Option(  # noqa: UP045
         None, "--output", "-o", show_default=False,
         help="Output image \\[default: the run's own output, next to the checkpoint]."),
-    json_path: Optional[str] = typer.Option(None, "--json", help="Write config, losses and timings as JSON."),  # noqa: UP045
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_path: Optional[str] = JSON_OPTION,  # noqa: UP045
+    quiet: bool = QUIET_OPTION,
     keep_checkpoint: bool = typer.Option(False, "--keep-checkpoint", help="Keep the checkpoint when done."),
 ) -> None:
     """Continue an interrupted run from its checkpoint, to the same image an uninterrupted run gives.

@@ -17,6 +17,10 @@ from restyle.features import weights as registry
 #: stderr: progress, notes and errors go here, so stdout stays clean for data (``--markdown``).
 err = Console(stderr=True)
 
+#: Options several commands share.
+JSON_OPTION = typer.Option(None, "--json", help="Write config, losses and timings as JSON.")
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress display.")
+
 
 def fail(message: str) -> typer.Exit:
     """Print one clear error line and return the exit (code 2) to raise."""

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from restyle.cli.common import build_config, err, handle_errors, prepare_for, say
+from restyle.cli.common import QUIET_OPTION, build_config, err, handle_errors, prepare_for, say
 from restyle.cli.options import with_config_options
 from restyle.cli.presets_view import describe, markdown
 from restyle.cli.progress import SweepProgress
@@ -73,7 +73,7 @@ def sweep_command(
     ),
     output: str = typer.Option(..., "--output", "-o", help="Output folder (created; finished cells are reused)."),
     cell_size: int = typer.Option(256, "--cell-size", min=32, max=1024, help="Width of each image on the sheet."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    quiet: bool = QUIET_OPTION,
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Run CONTENT x STYLE once per value of --vary and write a labelled contact sheet, JSON and CSV."""
@@ -133,7 +133,7 @@ def figures_command(
         True, "--seed-balance/--raw-weights",
         help="Scale the style weight by (pixels / pixels of the seed's 720-px-high images) so that the terms weigh "
              "as in the seed's figures (its content and TV sums grow with the image size, its style term does not)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    quiet: bool = QUIET_OPTION,
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Reproduce seed 004's (ryanwu's) three comparison figures -- content layer, style weight, TV weight.
