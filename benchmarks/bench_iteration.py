@@ -15,7 +15,6 @@ import platform
 import resource
 import statistics
 import sys
-import time
 
 import torch
 
@@ -43,8 +42,9 @@ def main() -> None:
     for size in args.sizes:
         content = torch.rand(3, size * 3 // 4, size, generator=gen)
         style = torch.rand(3, size, size, generator=gen)
-        config = RunConfig(model=args.model, size=size, scales=1, iterations=args.steps,
-                           optimizer=args.optimizer, device=args.device)
+        config = RunConfig(
+            model=args.model, size=size, scales=1, iterations=args.steps, optimizer=args.optimizer, device=args.device
+        )
         stylizer = Stylizer(config)
         stylizer.run(content, style)  # warm-up (allocator, kernels)
         per_iter = []
@@ -53,16 +53,31 @@ def main() -> None:
                 torch.cuda.synchronize()
             result = stylizer.run(content, style)
             per_iter.append(result.timings["optimize_s"] / result.timings["steps"])
-        results.append({
-            "size": [size, size * 3 // 4], "s_per_iter_median": statistics.median(per_iter),
-            "s_per_iter_all": per_iter, "peak_rss_mb": peak_rss_mb(),
-            "cuda_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if stylizer.device.type == "cuda" else None,
-        })
-    print(json.dumps({
-        "benchmark": "iteration", "model": args.model, "optimizer": args.optimizer, "device": args.device,
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-        "python": sys.version.split()[0], "results": results,
-    }, indent=1))
+        results.append(
+            {
+                "size": [size, size * 3 // 4],
+                "s_per_iter_median": statistics.median(per_iter),
+                "s_per_iter_all": per_iter,
+                "peak_rss_mb": peak_rss_mb(),
+                "cuda_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if stylizer.device.type == "cuda" else None,
+            }
+        )
+    print(
+        json.dumps(
+            {
+                "benchmark": "iteration",
+                "model": args.model,
+                "optimizer": args.optimizer,
+                "device": args.device,
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+                "cpu": platform.processor() or platform.machine(),
+                "python": sys.version.split()[0],
+                "results": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,11 +42,17 @@ def child(size: int, optimizer: str, steps: int, model: str) -> dict:
     result = stylizer.run(inputs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
-        "size": list(estimate.size), "optimizer": optimizer, "steps": steps, "rss_before_mb": before / 1e6,
-        "measured_extra_mb": (peak - before) / 1e6, "estimate_mb": estimate.total / 1e6,
+        "size": list(estimate.size),
+        "optimizer": optimizer,
+        "steps": steps,
+        "rss_before_mb": before / 1e6,
+        "measured_extra_mb": (peak - before) / 1e6,
+        "estimate_mb": estimate.total / 1e6,
         "ratio_measured_to_estimate": (peak - before) / estimate.total,
-        "estimate_parts_mb": {k: getattr(estimate, k) / 1e6 for k in
-                              ("activations", "backward", "losses", "targets", "buffers", "network")},
+        "estimate_parts_mb": {
+            k: getattr(estimate, k) / 1e6
+            for k in ("activations", "backward", "losses", "targets", "buffers", "network")
+        },
         "s_per_step": result.timings["s_per_step"],
     }
 
@@ -64,12 +70,36 @@ def main() -> None:
         return
     results = []
     for size in args.sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(size), "--optimizer", args.optimizer,
-                              "--steps", str(args.steps), "--model", args.model],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(size),
+                "--optimizer",
+                args.optimizer,
+                "--steps",
+                str(args.steps),
+                "--model",
+                args.model,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
-    print(json.dumps({"benchmark": "memory", "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "cpu": platform.processor() or platform.machine(), "results": results}, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "memory",
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "cpu": platform.processor() or platform.machine(),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,15 @@ def test_parse_layers():
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("relu4_2:abc", "must be a number"), ("relu4_2:-1", "≥ 0"), ("relu4_2:nan", "≥ 0"), ("relu4_2:inf", "≥ 0"),
-     (":1", "not a layer name"), ("relu1_1,relu1_1", "given twice"), ("4_2", "not a layer name")],
+    [
+        ("relu4_2:abc", "must be a number"),
+        ("relu4_2:-1", "≥ 0"),
+        ("relu4_2:nan", "≥ 0"),
+        ("relu4_2:inf", "≥ 0"),
+        (":1", "not a layer name"),
+        ("relu1_1,relu1_1", "given twice"),
+        ("4_2", "not a layer name"),
+    ],
 )
 def test_parse_layers_errors(spec, message):
     with pytest.raises(ConfigError, match=message):
@@ -57,15 +64,26 @@ def test_replace_coerces_strings_and_rejects_unknown_keys():
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("style_weight", -1.0, "style_weight must be a finite number ≥ 0, got -1.0"),
-     ("content_weight", math.nan, "content_weight"), ("tv_weight", math.inf, "tv_weight"),
-     ("iterations", 0, "iterations must be at least 1, got 0"), ("size", 8, "size must be between"),
-     ("size", 10**9, "size must be between"), ("optimizer", "sgd", "optimizer must be one of lbfgs, adam"),
-     ("pooling", "mean", "pooling must be one of"), ("lr", -0.1, "lr must be a positive number"),
-     ("lr", math.nan, "lr must be"), ("init", "mix:2", "between 0 and 1"), ("init", "mixx", "mix:R"),
-     ("device", "gpu", "device must be one of"), ("style_scale", math.nan, "style_scale"),
-     ("tv_exponent", 0.1, "tv_exponent"), ("bit_depth", 12, "bit_depth must be 8 or 16"),
-     ("background", "notacolour", "is not a colour"), ("alpha", "drop", "alpha must be one of")],
+    [
+        ("style_weight", -1.0, "style_weight must be a finite number ≥ 0, got -1.0"),
+        ("content_weight", math.nan, "content_weight"),
+        ("tv_weight", math.inf, "tv_weight"),
+        ("iterations", 0, "iterations must be at least 1, got 0"),
+        ("size", 8, "size must be between"),
+        ("size", 10**9, "size must be between"),
+        ("optimizer", "sgd", "optimizer must be one of lbfgs, adam"),
+        ("pooling", "mean", "pooling must be one of"),
+        ("lr", -0.1, "lr must be a positive number"),
+        ("lr", math.nan, "lr must be"),
+        ("init", "mix:2", "between 0 and 1"),
+        ("init", "mixx", "mix:R"),
+        ("device", "gpu", "device must be one of"),
+        ("style_scale", math.nan, "style_scale"),
+        ("tv_exponent", 0.1, "tv_exponent"),
+        ("bit_depth", 12, "bit_depth must be 8 or 16"),
+        ("background", "notacolour", "is not a colour"),
+        ("alpha", "drop", "alpha must be one of"),
+    ],
 )
 def test_validation_names_the_bad_value(field, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
@@ -130,15 +148,25 @@ def test_every_choice_field_rejects_other_values_with_suggestions(f):
         assert message.startswith(f"{f.name} must be ") and f"got {first + 1}" in message
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("size", "big", "size must be an integer, got 'big'"), ("iterations", 2.0, "iterations must be an integer"),
-    ("iterations", True, "iterations must be an integer, got True"), ("style_weight", "1", "must be a number"),
-    ("init", 3, "init must be text, got 3"), ("model", None, "model needs a value"),
-    ("style_layers", "relu1_1", "style_layers must be a map"), ("content_layers", {"relu4_2": "x"}, "≥ 0"),
-    ("save_every", -1, "save_every must be at least 0, got -1"), ("lr", 0.0, "lr must be a positive number, got 0.0"),
-    ("adam_beta1", 1.0, r"adam_beta1 must be in [0, 1), got 1.0"), ("noise", "uniform:0", "(0, 255]"),
-    ("image_size", "300", "WxH"), ("preset", "cs2O", "did you mean: cs20"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("size", "big", "size must be an integer, got 'big'"),
+        ("iterations", 2.0, "iterations must be an integer"),
+        ("iterations", True, "iterations must be an integer, got True"),
+        ("style_weight", "1", "must be a number"),
+        ("init", 3, "init must be text, got 3"),
+        ("model", None, "model needs a value"),
+        ("style_layers", "relu1_1", "style_layers must be a map"),
+        ("content_layers", {"relu4_2": "x"}, "≥ 0"),
+        ("save_every", -1, "save_every must be at least 0, got -1"),
+        ("lr", 0.0, "lr must be a positive number, got 0.0"),
+        ("adam_beta1", 1.0, r"adam_beta1 must be in [0, 1), got 1.0"),
+        ("noise", "uniform:0", "(0, 255]"),
+        ("image_size", "300", "WxH"),
+        ("preset", "cs2O", "did you mean: cs20"),
+    ],
+)
 def test_values_set_directly_are_checked_too(field, value, message):
     """Not only strings through replace(): a RunConfig built in code gets the same one-line errors."""
     assert message in _one_line_error(dataclasses.replace(RunConfig(), **{field: value}))

@@ -81,7 +81,8 @@ def find_imports(module: str, path: Path, known: set[str]) -> list[Import]:
     def visit(node: ast.AST, function: str | None) -> None:
         if isinstance(node, ast.Import | ast.ImportFrom):
             found.extend(
-                Import(module, t, node.lineno, function) for t in _targets(node, module, is_package, known)
+                Import(module, t, node.lineno, function)
+                for t in _targets(node, module, is_package, known)
                 if t != module
             )
             return
@@ -187,9 +188,11 @@ def test_module_is_in_no_cycle_hidden_by_an_in_function_import(module: str) -> N
 @pytest.mark.parametrize("module", MODULES)
 def test_module_imports_restyle_only_at_module_level(module: str) -> None:
     hidden = [i for i in IMPORTS[module] if i.in_function and (i.source, i.target) not in ALLOWED_IN_FUNCTION]
-    assert not hidden, "imports of restyle modules inside functions (move them to the top, or add the pair to " \
-        "ALLOWED_IN_FUNCTION with the reason):\n" + "\n".join(
-            f"{module}:{i.line} in {i.in_function}(): {i.target}" for i in hidden)
+    assert not hidden, (
+        "imports of restyle modules inside functions (move them to the top, or add the pair to "
+        "ALLOWED_IN_FUNCTION with the reason):\n"
+        + "\n".join(f"{module}:{i.line} in {i.in_function}(): {i.target}" for i in hidden)
+    )
 
 
 def test_allow_list_names_existing_in_function_imports() -> None:
@@ -208,23 +211,29 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_checker_finds_cycles_and_ignores_type_checking_and_functions(tmp_path: Path) -> None:
-    src = _write(tmp_path, {
-        "__init__.py": "from pkg.a import A\n",
-        "a.py": "from pkg import b\nA = 1\n",
-        "b.py": "import pkg.c\n",
-        "c.py": "try:\n    from pkg.a import A\nexcept ImportError:\n    pass\n",  # a -> b -> c -> a
-        "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.e import E\n",
-        "e.py": "import pkg.d\ndef f():\n    from pkg.d import x\nclass K:\n    from .sub import s\n",
-        "sub/__init__.py": "",
-        "sub/s.py": "from .. import e\nfrom . import t\n",  # relative: pkg.e, pkg.sub.t
-        "sub/t.py": "import h5py\n",
-    })
+    src = _write(
+        tmp_path,
+        {
+            "__init__.py": "from pkg.a import A\n",
+            "a.py": "from pkg import b\nA = 1\n",
+            "b.py": "import pkg.c\n",
+            "c.py": "try:\n    from pkg.a import A\nexcept ImportError:\n    pass\n",  # a -> b -> c -> a
+            "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.e import E\n",
+            "e.py": "import pkg.d\ndef f():\n    from pkg.d import x\nclass K:\n    from .sub import s\n",
+            "sub/__init__.py": "",
+            "sub/s.py": "from .. import e\nfrom . import t\n",  # relative: pkg.e, pkg.sub.t
+            "sub/t.py": "import h5py\n",
+        },
+    )
     imports, cycles = analyse(src, "pkg")
     assert cycles == [["pkg.a", "pkg.b", "pkg.c", "pkg.a"], ["pkg.e", "pkg.sub.s", "pkg.e"]]
     # d -> e only under TYPE_CHECKING, e -> d at the top: no cycle, with or without in-function imports
     assert analyse(src, "pkg", in_functions=True)[1] == cycles
     assert [(i.target, i.in_function) for i in imports["pkg.e"]] == [
-        ("pkg.d", None), ("pkg.d", "f"), ("pkg.sub.s", None)]
+        ("pkg.d", None),
+        ("pkg.d", "f"),
+        ("pkg.sub.s", None),
+    ]
     assert [i.target for i in imports["pkg.sub.s"]] == ["pkg.e", "pkg.sub.t"]
     assert imports["pkg.d"] == [] and imports["pkg.sub.t"] == []  # TYPE_CHECKING; third-party
 

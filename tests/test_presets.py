@@ -195,7 +195,9 @@ def test_vgg19_presets_fall_back_to_vgg16_with_one_note(session_cache: Path) -> 
     assert "VGG19" in notes[0] and "VGG16" in notes[0]
     # explicit --model or --weights: the user's choice stands
     assert configure({"preset": "ryanwu", "model": "vgg19-caffe"}) == (
-        RunConfig().replace(preset="ryanwu", model="vgg19-caffe"), [])
+        RunConfig().replace(preset="ryanwu", model="vgg19-caffe"),
+        [],
+    )
     config, notes = configure({"preset": "ryanwu", "weights": "w.h5"})
     assert (config.model, notes) == ("vgg19-caffe", [])
     # no preset: nothing changes
@@ -244,17 +246,43 @@ def test_cli_run_preset_with_overrides(tmp_path: Path, tiny_weights_file: Path) 
     write_image(tmp_path / "c.png", make_image(40, 32))
     write_image(tmp_path / "s.png", make_image(32, 32, seed=1))
     out, js = tmp_path / "o.png", tmp_path / "o.json"
-    result = runner.invoke(app, [
-        "run", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "--preset", "tf-tutorial", "--size", "40",
-        "--iterations", "2", "--style-weight", "7", "--weights", str(tiny_weights_file), "-o", str(out),
-        "--json", str(js), "-q",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(tmp_path / "c.png"),
+            str(tmp_path / "s.png"),
+            "--preset",
+            "tf-tutorial",
+            "--size",
+            "40",
+            "--iterations",
+            "2",
+            "--style-weight",
+            "7",
+            "--weights",
+            str(tiny_weights_file),
+            "-o",
+            str(out),
+            "--json",
+            str(js),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = json.loads(js.read_text())["config"]
     assert (config["preset"], config["style_weight"], config["iterations"], config["size"]) == (
-        "tf-tutorial", 7.0, 2, 40)
+        "tf-tutorial",
+        7.0,
+        2,
+        40,
+    )
     assert (config["content_weight"], config["tv_weight"], config["normalize"], config["adam_beta1"]) == (
-        1e4, 30.0, "tf-tutorial", 0.99)
+        1e4,
+        30.0,
+        "tf-tutorial",
+        0.99,
+    )
     assert "running on VGG16" not in result.output  # --weights given: no fallback note
 
 

@@ -10,7 +10,14 @@ from restyle.engine.stylize import Stylizer, StylizeResult, stylize
 from restyle.errors import ConfigError, ImageError, RestyleError, WeightsError
 
 __all__ = [
-    "ConfigError", "ImageError", "Iterate", "RestyleError", "RunConfig", "StylizeResult", "Stylizer",
-    "WeightsError", "stylize",
+    "ConfigError",
+    "ImageError",
+    "Iterate",
+    "RestyleError",
+    "RunConfig",
+    "StylizeResult",
+    "Stylizer",
+    "WeightsError",
+    "stylize",
 ]
 __version__ = "0.1.0"

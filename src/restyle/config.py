@@ -173,7 +173,10 @@ def parse_colour(colour: str) -> tuple[int, int, int]:
 
 # ---------------------------------------------------------------------------------- the settings
 _BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
-    "ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt,
+    "ge": operator.ge,
+    "gt": operator.gt,
+    "le": operator.le,
+    "lt": operator.lt,
 }
 _META_KEYS = {"choices", "unit", "parse", "check", "affects_image", "sweepable", *_BOUNDS}
 
@@ -192,28 +195,40 @@ class RunConfig:
     """All settings of one stylisation. Defaults give a good result on CPU in a few minutes."""
 
     # --- recipe (its values land in the other fields; the name stays as the result's label)
-    preset: str | None = _f(None, "Start from a named recipe (sbavon, cs20, ryanwu, tf-tutorial, gatys2016, "
-                            "neural-style; see `restyle presets`); flags given explicitly override its values.",
-                            parse=get_preset, sweepable=False)
+    preset: str | None = _f(
+        None,
+        "Start from a named recipe (sbavon, cs20, ryanwu, tf-tutorial, gatys2016, "
+        "neural-style; see `restyle presets`); flags given explicitly override its values.",
+        parse=get_preset,
+        sweepable=False,
+    )
     # --- model
-    model: str = _f("auto", "Weights: vgg16, vgg19, vgg16-torchvision, vgg19-caffe, or auto "
-                    "(vgg19 if cached, else vgg16).")
+    model: str = _f(
+        "auto", "Weights: vgg16, vgg19, vgg16-torchvision, vgg19-caffe, or auto (vgg19 if cached, else vgg16)."
+    )
     weights: str | None = _f(None, "Weights file (.pth, .safetensors, .onnx, .h5, .mat); overrides --model.")
     pooling: str = _f("max", "Pooling in the VGG: max or avg (Gatys 2016 uses avg).", choices=POOLINGS)
     # --- objective
-    content_layers: dict[str, float] = _f({"relu4_2": 1.0}, "Content layers with optional weights, "
-                                          "e.g. relu4_2 or conv4_2:1,conv5_2:0.5 (block4_conv2 also accepted).",
-                                          check=_check_layer_weights)
-    style_layers: dict[str, float] = _f({n: 1.0 for n in DEFAULT_STYLE_LAYERS},
-                                        "Style layers with optional weights, e.g. relu1_1:1,relu2_1:0.5.",
-                                        check=_check_layer_weights)
+    content_layers: dict[str, float] = _f(
+        {"relu4_2": 1.0},
+        "Content layers with optional weights, e.g. relu4_2 or conv4_2:1,conv5_2:0.5 (block4_conv2 also accepted).",
+        check=_check_layer_weights,
+    )
+    style_layers: dict[str, float] = _f(
+        {n: 1.0 for n in DEFAULT_STYLE_LAYERS},
+        "Style layers with optional weights, e.g. relu1_1:1,relu2_1:0.5.",
+        check=_check_layer_weights,
+    )
     content_weight: float = _f(1.0, "Weight α of the content term.", ge=0)
     style_weight: float = _f(10.0, "Weight β of the style term.", ge=0)
     tv_weight: float = _f(0.1, "Weight γ of the total-variation (smoothness) term.", ge=0)
     tv_exponent: float = _f(1.0, "Exponent β of TV: mean((dx²+dy²)^β); 1.25 is the Keras form.", ge=0.5, le=4)
-    normalize: str = _f("relative", "Loss formulas: relative (each term divided by its target's size), none "
-                        "(plain means), or a source's own: neural-style, gatys, cs20, keras, tf-tutorial.",
-                        choices=NORMALIZATIONS)
+    normalize: str = _f(
+        "relative",
+        "Loss formulas: relative (each term divided by its target's size), none "
+        "(plain means), or a source's own: neural-style, gatys, cs20, keras, tf-tutorial.",
+        choices=NORMALIZATIONS,
+    )
     # --- optimisation
     optimizer: str = _f("lbfgs", "Optimiser: lbfgs or adam.", choices=OPTIMIZERS)
     lr: float | None = _f(None, "Learning rate (default 1 for L-BFGS, 0.02 for Adam).", gt=0)
@@ -222,31 +237,47 @@ class RunConfig:
     adam_eps: float = _f(1e-8, "Adam ε.", ge=0)
     lbfgs_history: int = _f(50, "L-BFGS history size (memory: 2 images per step kept).", ge=1)
     iterations: int = _f(200, "Iterations at the final scale (coarser scales use the same number).", ge=1)
-    scales: int = _f(3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.",
-                     ge=1, le=8)
-    init: str = _f("content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.",
-                   parse=parse_init)
-    noise: str = _f("unit", "Noise of --init noise/mix: unit (uniform 0-1 per pixel), uniform:A (mean pixel ± A) "
-                    "or normal:S (mean pixel + N(0, S²)); A and S in 0-255 units.", parse=parse_noise)
+    scales: int = _f(
+        3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.", ge=1, le=8
+    )
+    init: str = _f(
+        "content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.", parse=parse_init
+    )
+    noise: str = _f(
+        "unit",
+        "Noise of --init noise/mix: unit (uniform 0-1 per pixel), uniform:A (mean pixel ± A) "
+        "or normal:S (mean pixel + N(0, S²)); A and S in 0-255 units.",
+        parse=parse_noise,
+    )
     seed: int = _f(0, "Random seed (noise init); the same seed gives the same result.")
     # --- sizes and device
     size: int = _f(512, "Longest side of the output in pixels.", ge=16, le=MAX_SIZE, unit="pixels")
-    image_size: str | None = _f(None, "Resize content and style to exactly WxH pixels (Wx or xH: the other side "
-                                "follows the content's aspect); replaces --size.", parse=parse_image_size)
-    image_fit: str = _f("stretch", "How --image-size meets another aspect ratio: stretch, or crop (centre) first.",
-                        choices=IMAGE_FITS)
+    image_size: str | None = _f(
+        None,
+        "Resize content and style to exactly WxH pixels (Wx or xH: the other side "
+        "follows the content's aspect); replaces --size.",
+        parse=parse_image_size,
+    )
+    image_fit: str = _f(
+        "stretch", "How --image-size meets another aspect ratio: stretch, or crop (centre) first.", choices=IMAGE_FITS
+    )
     style_scale: float = _f(1.0, "Style image's longest side relative to --size.", ge=0.05, le=8)
     # Where the run executes, not what it computes: CPU and CUDA differ only by float rounding, and
     # "auto" names a different device on each machine, so results are reused across devices.
     device: str = _f("auto", "cpu, cuda, or auto (cuda when available).", choices=DEVICES, affects_image=False)
     save_every: int = _f(0, "Write an intermediate image every N iterations (0: never).", ge=0, affects_image=False)
-    checkpoint_every: int = _f(0, "Write a resumable checkpoint every N iterations (0: only on Ctrl-C/SIGTERM).",
-                               ge=0, affects_image=False)
+    checkpoint_every: int = _f(
+        0, "Write a resumable checkpoint every N iterations (0: only on Ctrl-C/SIGTERM).", ge=0, affects_image=False
+    )
     # --- input/output images
-    alpha: str = _f("keep", "Transparent inputs: keep (restore the alpha on output) or composite (on --background).",
-                    choices=ALPHA_MODES)
-    background: str = _f("#ffffff", "Background colour for --alpha composite (#rrggbb or a colour name).",
-                         parse=parse_colour)
+    alpha: str = _f(
+        "keep",
+        "Transparent inputs: keep (restore the alpha on output) or composite (on --background).",
+        choices=ALPHA_MODES,
+    )
+    background: str = _f(
+        "#ffffff", "Background colour for --alpha composite (#rrggbb or a colour name).", parse=parse_colour
+    )
     bit_depth: int = _f(8, "Bits per channel of the output: 8, or 16 (PNG/TIFF only).", choices=BIT_DEPTHS)
 
     # ------------------------------------------------------------------ helpers
@@ -330,8 +361,7 @@ def field_type(name: str) -> type:
 def sweepable_fields() -> list[str]:
     """Fields ``restyle sweep --vary`` may vary: all but ``sweepable=False`` and ``affects_image=False`` ones."""
     return [
-        f.name for f in fields(RunConfig)
-        if f.metadata.get("sweepable", True) and f.metadata.get("affects_image", True)
+        f.name for f in fields(RunConfig) if f.metadata.get("sweepable", True) and f.metadata.get("affects_image", True)
     ]
 
 

@@ -49,8 +49,22 @@ def fast(tiny_weights_file: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return _LOADED[weights_path]
 
     monkeypatch.setattr(registry, "load", load)
-    return ["--weights", str(tiny_weights_file), "--size", "32", "--scales", "1", "--iterations", "2",
-            "--optimizer", "adam", "--style-layers", "relu1_1,relu2_1", "--content-layers", "relu2_2"]
+    return [
+        "--weights",
+        str(tiny_weights_file),
+        "--size",
+        "32",
+        "--scales",
+        "1",
+        "--iterations",
+        "2",
+        "--optimizer",
+        "adam",
+        "--style-layers",
+        "relu1_1,relu2_1",
+        "--content-layers",
+        "relu2_2",
+    ]
 
 
 @pytest.fixture

@@ -40,7 +40,10 @@ def folders(tmp_path: Path) -> dict[str, Path]:
 def test_expand_images(folders, tmp_path):
     assert [p.name for p in expand_images([folders["photos"]])] == ["a.png", "b.jpg", "broken.png"]
     assert [p.name for p in expand_images([folders["photos"] / "a.png", folders["photos"]])] == [
-        "a.png", "b.jpg", "broken.png"]  # duplicates dropped, order kept
+        "a.png",
+        "b.jpg",
+        "broken.png",
+    ]  # duplicates dropped, order kept
     with pytest.raises(RestyleError, match="no such file"):
         expand_images([tmp_path / "nope.png"])
     (tmp_path / "void").mkdir()
@@ -56,8 +59,14 @@ def test_plan_single_and_batch(folders, tmp_path, monkeypatch):
     [job] = plan_jobs([a], [s1], "res/")  # a trailing slash asks for a folder
     assert job.output == Path("res/a__s1.png") and Path("res").is_dir()
     jobs = plan_jobs([folders["photos"]], [folders["styles"]], "out")
-    assert [j.output.name for j in jobs] == ["a__s1.png", "a__s2.png", "b__s1.png", "b__s2.png",
-                                             "broken__s1.png", "broken__s2.png"]
+    assert [j.output.name for j in jobs] == [
+        "a__s1.png",
+        "a__s2.png",
+        "b__s1.png",
+        "b__s2.png",
+        "broken__s1.png",
+        "broken__s2.png",
+    ]
     with pytest.raises(RestyleError, match="output folder with -o"):
         plan_jobs([folders["photos"]], [folders["styles"]], None)
     with pytest.raises(RestyleError, match="is a file"):
@@ -81,8 +90,19 @@ def test_batch_runs_skips_and_reports_failures(cli, folders, fast, tmp_path, mon
     load = registry.load
     monkeypatch.setattr(registry, "load", lambda *a: loads.append(a) or load(*a))
 
-    result = cli("run", folders["photos"], "--style", folders["styles"] / "s1.png", "--style",
-                 folders["styles"] / "s2.png", "-o", "out", *fast, "--json", "batch.json")
+    result = cli(
+        "run",
+        folders["photos"],
+        "--style",
+        folders["styles"] / "s1.png",
+        "--style",
+        folders["styles"] / "s2.png",
+        "-o",
+        "out",
+        *fast,
+        "--json",
+        "batch.json",
+    )
     assert result.exit_code == 2, result.stderr
     assert len(loads) == 1  # one model load for all pairs
     out = tmp_path / "out"
@@ -101,8 +121,9 @@ def test_batch_runs_skips_and_reports_failures(cli, folders, fast, tmp_path, mon
     # Other settings, or --overwrite: computed again.
     result = cli("run", folders["photos"], "--style", folders["styles"], "-o", "out", *fast, "--tv-weight", "0.5")
     assert result.exit_code == 2 and "4 done" in result.stderr
-    result = cli("run", folders["photos"], "--style", folders["styles"], "-o", "out", *fast, "--tv-weight", "0.5",
-                 "--overwrite")
+    result = cli(
+        "run", folders["photos"], "--style", folders["styles"], "-o", "out", *fast, "--tv-weight", "0.5", "--overwrite"
+    )
     assert "4 done" in result.stderr
 
 

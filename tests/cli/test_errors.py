@@ -32,11 +32,14 @@ def png_bytes(width: int = 40, height: int = 32) -> bytes:
 # ---------------------------------------------------------------------------------------------- bad images
 
 
-@pytest.mark.parametrize("kind, data, needle", [
-    ("zero-byte", b"", "empty"),
-    ("truncated", png_bytes()[:300], "content.png"),
-    ("not an image", b"hello, I am a text file\n" * 10, "content.png"),
-])
+@pytest.mark.parametrize(
+    "kind, data, needle",
+    [
+        ("zero-byte", b"", "empty"),
+        ("truncated", png_bytes()[:300], "content.png"),
+        ("not an image", b"hello, I am a text file\n" * 10, "content.png"),
+    ],
+)
 def test_bad_content_file(cli, images, fast, one_error_line, listing, tmp_path, kind, data, needle):
     images["content"].write_bytes(data)
     before = listing(tmp_path)
@@ -78,11 +81,14 @@ def test_init_directory_or_missing(cli, images, fast, one_error_line, tmp_path):
 # ---------------------------------------------------------------------------------------------- outputs
 
 
-@pytest.mark.parametrize("output, needle", [
-    ("out.xyz", "'.xyz'"),
-    ("out", "(none)"),
-    ("no/such/dir/out.png", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "output, needle",
+    [
+        ("out.xyz", "'.xyz'"),
+        ("out", "(none)"),
+        ("no/such/dir/out.png", "does not exist"),
+    ],
+)
 def test_bad_output(cli, images, fast, one_error_line, output, needle):
     one_error_line(cli("run", images["content"], images["style"], "-o", output, *fast), needle)
 
@@ -97,8 +103,9 @@ def test_output_must_not_overwrite_an_input(cli, images, fast, one_error_line):
 def test_output_not_writable(cli, images, fast, one_error_line):
     """/proc refuses new files even to root (for whom os.access always says yes)."""
     one_error_line(cli("run", images["content"], images["style"], "-o", "/proc/out.png", *fast), "not writable")
-    one_error_line(cli("run", images["content"], images["style"], "-o", "out.png", "--json", "/proc/x.json",
-                       *fast), "not writable")
+    one_error_line(
+        cli("run", images["content"], images["style"], "-o", "out.png", "--json", "/proc/x.json", *fast), "not writable"
+    )
 
 
 def test_output_problems_are_found_before_compute(cli, images, fast, one_error_line, monkeypatch):
@@ -106,38 +113,64 @@ def test_output_problems_are_found_before_compute(cli, images, fast, one_error_l
         raise AssertionError("computed before checking the output")
 
     monkeypatch.setattr(Stylizer, "run", no_compute)
-    one_error_line(cli("run", images["content"], images["style"], "-o", "out.jpg", "--bit-depth", "16", *fast),
-                   "bit_depth 16")
+    one_error_line(
+        cli("run", images["content"], images["style"], "-o", "out.jpg", "--bit-depth", "16", *fast), "bit_depth 16"
+    )
     one_error_line(cli("run", images["content"], images["style"], "-o", "out.gif", *fast), ".gif")
 
 
 # ---------------------------------------------------------------------------------------------- settings
 
 
-@pytest.mark.parametrize("flag, value, needle", [
-    ("--size", "0", "size"), ("--size", str(10**9), "size"), ("--size", "-5", "size"),
-    ("--iterations", "0", "iterations"), ("--iterations", "-3", "iterations"),
-    ("--scales", "0", "scales"), ("--checkpoint-every", "-1", "checkpoint_every"),
-    ("--style-weight", "nan", "nan"), ("--style-weight", "inf", "inf"), ("--content-weight", "-1", "-1"),
-    ("--tv-weight", "-inf", "-inf"), ("--lr", "nan", "nan"), ("--lr", "0", "lr"), ("--lr", "inf", "inf"),
-    ("--style-scale", "nan", "nan"), ("--style-scale", "inf", "inf"), ("--tv-exponent", "nan", "nan"),
-    ("--adam-beta1", "nan", "nan"), ("--adam-eps", "-1e-8", "adam_eps"),
-    ("--style-layers", "relu4_2:abc", "abc"), ("--style-layers", "relu1_1:nan", "nan"),
-    ("--style-layers", "relu1_1:inf", "inf"), ("--content-layers", "relu4_2:-1", "-1"),
-    ("--style-layers", ":1", "':1'"), ("--style-layers", "relu1_1,,", "relu1_1,,"),
-    ("--style-layers", "relu1_1:", "relu1_1:"), ("--style-layers", "relu1_1,relu1_1", "twice"),
-    ("--content-layers", "relu4_2:0", "sum to 0"), ("--init", "mix:nan", "nan"), ("--init", "mix:2", "2"),
-    ("--optimizer", "sgd", "sgd"), ("--pooling", "mean", "mean"), ("--device", "tpu", "tpu"),
-    ("--bit-depth", "12", "12"), ("--background", "notacolour", "notacolour"),
-])
+@pytest.mark.parametrize(
+    "flag, value, needle",
+    [
+        ("--size", "0", "size"),
+        ("--size", str(10**9), "size"),
+        ("--size", "-5", "size"),
+        ("--iterations", "0", "iterations"),
+        ("--iterations", "-3", "iterations"),
+        ("--scales", "0", "scales"),
+        ("--checkpoint-every", "-1", "checkpoint_every"),
+        ("--style-weight", "nan", "nan"),
+        ("--style-weight", "inf", "inf"),
+        ("--content-weight", "-1", "-1"),
+        ("--tv-weight", "-inf", "-inf"),
+        ("--lr", "nan", "nan"),
+        ("--lr", "0", "lr"),
+        ("--lr", "inf", "inf"),
+        ("--style-scale", "nan", "nan"),
+        ("--style-scale", "inf", "inf"),
+        ("--tv-exponent", "nan", "nan"),
+        ("--adam-beta1", "nan", "nan"),
+        ("--adam-eps", "-1e-8", "adam_eps"),
+        ("--style-layers", "relu4_2:abc", "abc"),
+        ("--style-layers", "relu1_1:nan", "nan"),
+        ("--style-layers", "relu1_1:inf", "inf"),
+        ("--content-layers", "relu4_2:-1", "-1"),
+        ("--style-layers", ":1", "':1'"),
+        ("--style-layers", "relu1_1,,", "relu1_1,,"),
+        ("--style-layers", "relu1_1:", "relu1_1:"),
+        ("--style-layers", "relu1_1,relu1_1", "twice"),
+        ("--content-layers", "relu4_2:0", "sum to 0"),
+        ("--init", "mix:nan", "nan"),
+        ("--init", "mix:2", "2"),
+        ("--optimizer", "sgd", "sgd"),
+        ("--pooling", "mean", "mean"),
+        ("--device", "tpu", "tpu"),
+        ("--bit-depth", "12", "12"),
+        ("--background", "notacolour", "notacolour"),
+    ],
+)
 def test_bad_setting(cli, images, fast, one_error_line, listing, tmp_path, flag, value, needle):
     before = listing(tmp_path)
     one_error_line(cli("run", images["content"], images["style"], *fast, flag, value), needle)
     assert listing(tmp_path) == before
 
 
-@pytest.mark.parametrize("flag, value", [("--size", "abc"), ("--size", "1.5"), ("--iterations", "many"),
-                                         ("--style-weight", "heavy")])
+@pytest.mark.parametrize(
+    "flag, value", [("--size", "abc"), ("--size", "1.5"), ("--iterations", "many"), ("--style-weight", "heavy")]
+)
 def test_typer_usage_errors_exit_2(cli, images, fast, flag, value):
     """Values typer cannot parse as the option's type: its usage box, exit code 2, no traceback."""
     result = cli("run", images["content"], images["style"], *fast, flag, value)
@@ -149,12 +182,15 @@ def test_missing_argument_exit_2(cli):
     assert result.exit_code == 2 and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("flag, value, needles", [
-    ("--style-layers", "relu9_9", ("relu9_9",)),
-    ("--style-layers", "rleu4_2", ("rleu4_2", "did you mean", "relu4_2")),
-    ("--content-layers", "relu4_2,block4_conv2", ("twice",)),
-    ("--size", "16", ("size 16", "at least")),
-])
+@pytest.mark.parametrize(
+    "flag, value, needles",
+    [
+        ("--style-layers", "relu9_9", ("relu9_9",)),
+        ("--style-layers", "rleu4_2", ("rleu4_2", "did you mean", "relu4_2")),
+        ("--content-layers", "relu4_2,block4_conv2", ("twice",)),
+        ("--size", "16", ("size 16", "at least")),
+    ],
+)
 def test_bad_layers_or_size_for_the_model(cli, images, fast, one_error_line, flag, value, needles):
     """Checked once the model is known; still one line, nothing written."""
     args = [a for a in fast]
@@ -186,8 +222,11 @@ def test_cached_weights_with_wrong_hash(cli, images, one_error_line, tmp_path, m
     (cache / "weights" / "vgg16.safetensors").write_bytes(b"not the weights")
     (cache / "weights" / "vgg16.safetensors.sha256").write_text("0" * 64 + "\n")
     monkeypatch.setenv("RESTYLE_CACHE_DIR", str(cache))
-    one_error_line(cli("run", images["content"], images["style"], "--model", "vgg16"), "sha256 mismatch",
-                   "restyle weights prepare vgg16")
+    one_error_line(
+        cli("run", images["content"], images["style"], "--model", "vgg16"),
+        "sha256 mismatch",
+        "restyle weights prepare vgg16",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- numerics
@@ -204,8 +243,9 @@ def test_diverging_run_is_one_error_and_no_file(cli, images, fast, one_error_lin
 
     monkeypatch.setattr(PerceptualLoss, "forward", nan_loss)
     before = listing(tmp_path)
-    one_error_line(cli("run", images["content"], images["style"], *fast, "--checkpoint-every", "1"),
-                   "not finite", "--lr")
+    one_error_line(
+        cli("run", images["content"], images["style"], *fast, "--checkpoint-every", "1"), "not finite", "--lr"
+    )
     assert listing(tmp_path) == before
     assert issubclass(NumericalError, FloatingPointError)
 
@@ -252,9 +292,24 @@ def _check_outcome(result) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
 
 
-NUMERIC_FLAGS = ["--size", "--iterations", "--scales", "--content-weight", "--style-weight", "--tv-weight", "--lr",
-                 "--style-scale", "--tv-exponent", "--adam-beta1", "--adam-eps", "--checkpoint-every",
-                 "--save-every", "--lbfgs-history", "--seed", "--bit-depth"]
+NUMERIC_FLAGS = [
+    "--size",
+    "--iterations",
+    "--scales",
+    "--content-weight",
+    "--style-weight",
+    "--tv-weight",
+    "--lr",
+    "--style-scale",
+    "--tv-exponent",
+    "--adam-beta1",
+    "--adam-eps",
+    "--checkpoint-every",
+    "--save-every",
+    "--lbfgs-history",
+    "--seed",
+    "--bit-depth",
+]
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
@@ -270,10 +325,27 @@ def test_fuzz_numeric_flags(cli, images, fast, no_run, flag, value):
 
 
 layer_specs = st.one_of(
-    st.lists(st.tuples(st.sampled_from(["relu1_1", "relu2_1", "conv1_2", "pool1", "block1_conv1", "relu9_9", "x",
-                                        "relu1", "RELU1_1", " relu1_1 ", ""]),
-                       st.one_of(st.none(), numbers)), max_size=3)
-    .map(lambda items: ",".join(n if w is None else f"{n}:{w}" for n, w in items)),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "relu1_1",
+                    "relu2_1",
+                    "conv1_2",
+                    "pool1",
+                    "block1_conv1",
+                    "relu9_9",
+                    "x",
+                    "relu1",
+                    "RELU1_1",
+                    " relu1_1 ",
+                    "",
+                ]
+            ),
+            st.one_of(st.none(), numbers),
+        ),
+        max_size=3,
+    ).map(lambda items: ",".join(n if w is None else f"{n}:{w}" for n, w in items)),
     st.text(alphabet="relucovbkp_0123456789:,.-+ein ", max_size=20),
 )
 
@@ -311,4 +383,3 @@ def test_error_lines_name_the_value_not_a_repr_of_an_exception(cli, images, fast
     """Spot check: messages are user sentences, not exception class dumps."""
     result = cli("run", images["content"], images["style"], *fast, "--style-weight", "-2")
     assert "ConfigError" not in result.stderr and "-2" in result.stderr
-

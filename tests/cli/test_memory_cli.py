@@ -31,13 +31,13 @@ def fail_at(monkeypatch):
     monkeypatch.setattr(PerceptualLoss, "forward", original)
 
 
-def test_refused_up_front_in_one_line_and_nothing_written(cli, images, fast, one_error_line, listing, tmp_path,
-                                                         monkeypatch):
+def test_refused_up_front_in_one_line_and_nothing_written(
+    cli, images, fast, one_error_line, listing, tmp_path, monkeypatch
+):
     monkeypatch.setattr(memory, "available_memory", lambda device: (1_000_000, "the cgroup's memory limit"))
     before = listing(tmp_path)
     result = cli("run", images["content"], images["style"], *fast, "-o", "out.png")
-    line = one_error_line(result, "needs about", "GB for a step at 32x27 px", "the cgroup's memory limit",
-                          "--size")
+    line = one_error_line(result, "needs about", "GB for a step at 32x27 px", "the cgroup's memory limit", "--size")
     assert "0.0 GB is free" in line
     assert listing(tmp_path) == before
 
@@ -49,8 +49,13 @@ def test_allocation_failure_mid_run_saves_then_resumes(cli, images, fast, tmp_pa
     assert result.exit_code == 2 and "Traceback" not in result.stderr + result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0]  # after the progress: one line
-    for needle in ("out of memory at step 2", "you tried to allocate 1610612736 bytes",
-                   "saved out.partial.png and out.ckpt", "restyle resume out.ckpt", "smaller --size"):
+    for needle in (
+        "out of memory at step 2",
+        "you tried to allocate 1610612736 bytes",
+        "saved out.partial.png and out.ckpt",
+        "restyle resume out.ckpt",
+        "smaller --size",
+    ):
         assert needle in errors[0]
     assert (tmp_path / "out.partial.png").is_file() and (tmp_path / "out.ckpt").is_file()
     assert not (tmp_path / "out.png").exists()

@@ -22,8 +22,14 @@ RESTYLE = [sys.executable, "-c", "from restyle.cli.app import main; main()"]
 def test_sigint_a_real_process_then_resume(cli, images, fast, tmp_path):
     args = [*fast, "--iterations", "150", "--checkpoint-every", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}  # one thread, as in this process
-    proc = subprocess.Popen([*RESTYLE, "run", images["content"], images["style"], "-o", "out.png", *args],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*RESTYLE, "run", images["content"], images["style"], "-o", "out.png", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "out.ckpt").exists() and proc.poll() is None and time.monotonic() < deadline:

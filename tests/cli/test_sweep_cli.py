@@ -30,8 +30,19 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 def test_sweep_writes_grid_sheet_json_csv(tmp_path: Path, pair, tiny_weights_file: Path) -> None:
     out = tmp_path / "sweep"
-    args = ["sweep", *pair, "--vary", "style_weight=1,10", "--vary", "content_layers=relu4_2,relu3_2",
-            "--weights", str(tiny_weights_file), *TINY, "-o", str(out)]
+    args = [
+        "sweep",
+        *pair,
+        "--vary",
+        "style_weight=1,10",
+        "--vary",
+        "content_layers=relu4_2,relu3_2",
+        "--weights",
+        str(tiny_weights_file),
+        *TINY,
+        "-o",
+        str(out),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "4 run, 0 resumed" in result.output
@@ -53,20 +64,44 @@ def test_sweep_writes_grid_sheet_json_csv(tmp_path: Path, pair, tiny_weights_fil
 
 def test_sweep_over_a_preset_with_overrides(tmp_path: Path, pair, tiny_weights_file: Path) -> None:
     out = tmp_path / "sweep"
-    result = runner.invoke(app, ["sweep", *pair, "--preset", "cs20", "--vary", "tv_weight=0,1", "--weights",
-                                 str(tiny_weights_file), *TINY, "--content-weight", "0.5", "-o", str(out), "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            *pair,
+            "--preset",
+            "cs20",
+            "--vary",
+            "tv_weight=0,1",
+            "--weights",
+            str(tiny_weights_file),
+            *TINY,
+            "--content-weight",
+            "0.5",
+            "-o",
+            str(out),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     base = json.loads((out / "results.json").read_text())["base"]
     assert (base["preset"], base["normalize"], base["style_weight"], base["content_weight"]) == (
-        "cs20", "cs20", 1.0, 0.5)
+        "cs20",
+        "cs20",
+        1.0,
+        0.5,
+    )
     assert (base["size"], base["image_size"], base["iterations"]) == (40, None, 1)  # --size replaced 333x250
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--vary", "style_weight"], "write FIELD=V1,V2"), (["--vary", "stylweight=1,2"], "did you mean: style_weight"),
-     (["--vary", "style_weight=1,2", "--preset", "sbavn"], "did you mean: sbavon"),
-     (["--vary", "style_weight=1", "--vary", "tv_weight=1", "--vary", "lr=1"], "at most two")],
+    [
+        (["--vary", "style_weight"], "write FIELD=V1,V2"),
+        (["--vary", "stylweight=1,2"], "did you mean: style_weight"),
+        (["--vary", "style_weight=1,2", "--preset", "sbavn"], "did you mean: sbavon"),
+        (["--vary", "style_weight=1", "--vary", "tv_weight=1", "--vary", "lr=1"], "at most two"),
+    ],
 )
 def test_sweep_bad_input_is_one_line_exit_2(tmp_path: Path, pair, args: list[str], message: str) -> None:
     result = runner.invoke(app, ["sweep", *pair, *args, "-o", str(tmp_path / "o")])
@@ -76,8 +111,24 @@ def test_sweep_bad_input_is_one_line_exit_2(tmp_path: Path, pair, args: list[str
 
 
 def test_figures_one_sheet(tmp_path: Path, pair, tiny_weights_file: Path) -> None:
-    result = runner.invoke(app, ["figures", "--only", "tv_weight", "--content", pair[0], "--style", pair[1],
-                                 "--weights", str(tiny_weights_file), *TINY, "-o", str(tmp_path), "-q"])
+    result = runner.invoke(
+        app,
+        [
+            "figures",
+            "--only",
+            "tv_weight",
+            "--content",
+            pair[0],
+            "--style",
+            pair[1],
+            "--weights",
+            str(tiny_weights_file),
+            *TINY,
+            "-o",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "figures" / "tv_weight" / "results.json").read_text())
     assert doc["axes"][0]["labels"] == ["1e-4", "1e-2", "1", "100"]
@@ -134,17 +185,21 @@ def write_caffe_pth(path: Path, w: VGGWeights) -> None:
 
 @pytest.mark.parametrize(
     ("filename", "writer", "fmt"),
-    [("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", write_h5, "keras-h5"),
-     ("imagenet-vgg-verydeep-16.mat", write_mat, "matconvnet"),
-     ("vgg16-00b39a1b.pth", write_caffe_pth, "pth-caffe")],
+    [
+        ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", write_h5, "keras-h5"),
+        ("imagenet-vgg-verydeep-16.mat", write_mat, "matconvnet"),
+        ("vgg16-00b39a1b.pth", write_caffe_pth, "pth-caffe"),
+    ],
 )
-def test_run_with_the_seeds_weight_files(tmp_path: Path, pair, tiny_weights: VGGWeights, filename: str,
-                                         writer, fmt: str) -> None:
+def test_run_with_the_seeds_weight_files(
+    tmp_path: Path, pair, tiny_weights: VGGWeights, filename: str, writer, fmt: str
+) -> None:
     path = tmp_path / filename
     writer(path, tiny_weights)
     out = tmp_path / "o.png"
-    result = runner.invoke(app, ["run", *pair, "--weights", str(path), *TINY, "-o", str(out), "-q",
-                                 "--json", str(tmp_path / "o.json")])
+    result = runner.invoke(
+        app, ["run", *pair, "--weights", str(path), *TINY, "-o", str(out), "-q", "--json", str(tmp_path / "o.json")]
+    )
     assert result.exit_code == 0, result.output
     assert out.is_file()
     model = json.loads((tmp_path / "o.json").read_text())["model"]

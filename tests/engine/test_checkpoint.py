@@ -28,8 +28,14 @@ from restyle.io.image import read_image, read_metadata, write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FAST = {"size": 32, "scales": 1, "iterations": 6, "optimizer": "adam", "style_layers": "relu1_1,relu2_1",
-        "content_layers": "relu2_2"}
+FAST = {
+    "size": 32,
+    "scales": 1,
+    "iterations": 6,
+    "optimizer": "adam",
+    "style_layers": "relu1_1,relu2_1",
+    "content_layers": "relu2_2",
+}
 
 
 @pytest.fixture
@@ -104,8 +110,9 @@ def test_is_finished_and_find_resumable(tiny_weights, pair, tmp_path):
 
     assert find_resumable(out, config, fp) is None  # no checkpoint
     stopper = make(tiny_weights)
-    stopped = run_job(stopper, tmp_path / "b.png", content=content, style=style,
-                      callback=lambda e: stopper.request_stop())
+    stopped = run_job(
+        stopper, tmp_path / "b.png", content=content, style=style, callback=lambda e: stopper.request_stop()
+    )
     assert find_resumable(tmp_path / "b.png", config, fp) is not None
     assert find_resumable(tmp_path / "b.png", config.replace(seed=5), fp) is None
     assert find_resumable(tmp_path / "b.png", config, "0" * 64) is None

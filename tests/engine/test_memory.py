@@ -40,19 +40,25 @@ def saved_bytes(stylizer: Stylizer, width: int, height: int) -> int:
     return sum(storages.values()) - weights
 
 
-@pytest.mark.parametrize("settings", [
-    {},  # the default layers, max pooling, TV on
-    {"pooling": "avg", "content_layers": {"conv4_2": 1.0}, "style_layers": {"relu1_1": 1.0, "pool3": 1.0},
-     "tv_weight": 0.0},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # the default layers, max pooling, TV on
+        {
+            "pooling": "avg",
+            "content_layers": {"conv4_2": 1.0},
+            "style_layers": {"relu1_1": 1.0, "pool3": 1.0},
+            "tv_weight": 0.0,
+        },
+    ],
+)
 @pytest.mark.parametrize("size", [(96, 64), (160, 120), (250, 190)])
 def test_saved_part_of_the_estimate_matches_autograd(tiny_weights, settings, size) -> None:
     config = RunConfig(scales=1, iterations=1, device="cpu", **settings)
     stylizer = Stylizer(config, weights=tiny_weights)
     w, h = size
     params = sum(p.numel() for p in stylizer.extractor.parameters())
-    est = memory.estimate(config, "vgg16", list(stylizer.content_layers), list(stylizer.style_layers), [size],
-                          params)
+    est = memory.estimate(config, "vgg16", list(stylizer.content_layers), list(stylizer.style_layers), [size], params)
     assert est.saved == pytest.approx(saved_bytes(stylizer, w, h), rel=0.10)
     assert est.total > est.saved  # plus the backward, targets, image buffers and the network copy
 
@@ -88,8 +94,11 @@ def test_a_run_that_does_not_fit_is_refused_before_any_compute(tiny_weights, mon
     stylizer = Stylizer(RunConfig(size=512, scales=1, iterations=2, device="cpu"), weights=tiny_weights)
     steps = []
     t0 = time.perf_counter()
-    with pytest.raises(OutOfMemory, match=r"needs about 0\.\d GB for a step at 512x384 px but only 0\.1 GB is free "
-                                          r"\(available RAM\); use a smaller --size"):
+    with pytest.raises(
+        OutOfMemory,
+        match=r"needs about 0\.\d GB for a step at 512x384 px but only 0\.1 GB is free "
+        r"\(available RAM\); use a smaller --size",
+    ):
         stylizer.run(make_image(512, 384), make_image(64, 64, 2), steps.append)
     assert not steps and time.perf_counter() - t0 < 1.0
     monkeypatch.setenv(stylize.MEMORY_CHECK_ENV, "0")  # the way to overrule the estimate
@@ -112,8 +121,7 @@ def failing_forward(monkeypatch, at_call: int, error: BaseException, module: typ
 
 @pytest.mark.parametrize("error", [RuntimeError(CPU_OOM), torch.OutOfMemoryError("CUDA out of memory.")])
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
-def test_an_allocation_failure_mid_run_keeps_the_last_good_iterate(tiny_weights, monkeypatch, error,
-                                                                   optimizer) -> None:
+def test_an_allocation_failure_mid_run_keeps_the_last_good_iterate(tiny_weights, monkeypatch, error, optimizer) -> None:
     config = RunConfig(size=48, scales=1, iterations=6, optimizer=optimizer, device="cpu")
     content, style = make_image(48, 40, 1), make_image(40, 40, 2)
     reference = Stylizer(config, weights=tiny_weights).run(content, style)
@@ -133,14 +141,16 @@ def test_out_of_memory_before_the_first_step_is_one_error(tiny_weights, monkeypa
     failing_forward(monkeypatch, 1, RuntimeError(CPU_OOM), VGGFeatures)  # computing the targets
     with pytest.raises(OutOfMemory, match="out of memory before the first step"):
         Stylizer(RunConfig(size=48, scales=1, iterations=2, device="cpu"), weights=tiny_weights).run(
-            make_image(48, 40), make_image(40, 40, 2))
+            make_image(48, 40), make_image(40, 40, 2)
+        )
 
 
 def test_other_runtime_errors_are_not_swallowed(tiny_weights, monkeypatch) -> None:
     failing_forward(monkeypatch, 3, RuntimeError("a bug"))
     with pytest.raises(RuntimeError, match="a bug"):
         Stylizer(RunConfig(size=48, scales=1, iterations=4, device="cpu"), weights=tiny_weights).run(
-            make_image(48, 40), make_image(40, 40, 2))
+            make_image(48, 40), make_image(40, 40, 2)
+        )
 
 
 def test_plan_lists_the_scales(tiny_weights) -> None:

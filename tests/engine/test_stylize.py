@@ -45,8 +45,11 @@ def test_events_and_timings(tiny_weights):
 
 def test_seed_makes_noise_runs_reproducible(tiny_weights):
     c, s = make_image(32, 32), make_image(32, 32, 5)
-    run = lambda seed: Stylizer(RunConfig(size=32, scales=1, iterations=2, init="noise", seed=seed),  # noqa: E731
-                                weights=tiny_weights).run(c, s).pixels
+
+    def run(seed: int) -> torch.Tensor:
+        config = RunConfig(size=32, scales=1, iterations=2, init="noise", seed=seed)
+        return Stylizer(config, weights=tiny_weights).run(c, s).pixels
+
     assert torch.equal(run(3), run(3))
     assert not torch.equal(run(3), run(4))
 
@@ -56,8 +59,17 @@ def test_init_modes(tiny_weights, tmp_path):
     start = tmp_path / "start.png"
     Image.new("RGB", (20, 20), (255, 0, 0)).save(start)
     for init in ("content", "noise", "mix:0.6", str(start)):
-        cfg = RunConfig(size=32, scales=1, iterations=1, init=init, content_weight=0, style_weight=0, tv_weight=0,
-                        optimizer="adam", lr=1e-9)
+        cfg = RunConfig(
+            size=32,
+            scales=1,
+            iterations=1,
+            init=init,
+            content_weight=0,
+            style_weight=0,
+            tv_weight=0,
+            optimizer="adam",
+            lr=1e-9,
+        )
         out = Stylizer(cfg, weights=tiny_weights).run(c, s).pixels
         if init == "content":
             assert torch.allclose(out, c, atol=1e-4)

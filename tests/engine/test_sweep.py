@@ -48,11 +48,18 @@ def test_parse_vary_scalars_and_layers() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("style_weight", "write FIELD=V1,V2"), ("=1,2", "write FIELD=V1,V2"), ("style_weight=", "empty value"),
-     ("style_weight=1,,2", "empty value"), ("styleweight=1,2", "did you mean: style_weight"),
-     ("style_weight=1,x", "must be a number"), ("style_weight=1,1.0", "given twice"),
-     ("preset=sbavon,cs20", "cannot be swept"), ("content_layers=4_2", "not a layer name"),
-     ("iterations=1.5", "must be an integer")],
+    [
+        ("style_weight", "write FIELD=V1,V2"),
+        ("=1,2", "write FIELD=V1,V2"),
+        ("style_weight=", "empty value"),
+        ("style_weight=1,,2", "empty value"),
+        ("styleweight=1,2", "did you mean: style_weight"),
+        ("style_weight=1,x", "must be a number"),
+        ("style_weight=1,1.0", "given twice"),
+        ("preset=sbavon,cs20", "cannot be swept"),
+        ("content_layers=4_2", "not a layer name"),
+        ("iterations=1.5", "must be an integer"),
+    ],
 )
 def test_parse_vary_errors(spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -92,8 +99,14 @@ def test_sweeping_size_replaces_a_preset_image_size() -> None:
 # ------------------------------------------------------------------------------------------ runs
 def test_sweep_2d_outputs_and_shared_targets(tmp_path: Path, images, tiny_weights: VGGWeights) -> None:
     events: list[object] = []
-    result = sweep(*images, BASE, [("style_weight", ["1", "10"]), ("tv_weight", [0.0, 1.0])], tmp_path,
-                   events.append, weights=tiny_weights)
+    result = sweep(
+        *images,
+        BASE,
+        [("style_weight", ["1", "10"]), ("tv_weight", [0.0, 1.0])],
+        tmp_path,
+        events.append,
+        weights=tiny_weights,
+    )
     kinds = [type(e) for e in events if not isinstance(e, JobStep)]
     assert kinds == [JobStarted, JobFinished, CellDone] * 4
     assert [e.done for e in events if isinstance(e, CellDone)] == [1, 2, 3, 4]
@@ -107,8 +120,10 @@ def test_sweep_2d_outputs_and_shared_targets(tmp_path: Path, images, tiny_weight
     assert result.sheet == tmp_path / "sheet.png" and result.sheet.is_file()
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["base"] == BASE.to_dict()
-    assert doc["axes"] == [{"field": "style_weight", "values": [1.0, 10.0], "labels": ["1", "10"]},
-                           {"field": "tv_weight", "values": [0.0, 1.0], "labels": ["0", "1"]}]
+    assert doc["axes"] == [
+        {"field": "style_weight", "values": [1.0, 10.0], "labels": ["1", "10"]},
+        {"field": "tv_weight", "values": [0.0, 1.0], "labels": ["0", "1"]},
+    ]
     assert len(doc["cells"]) == 4
     cell = doc["cells"][1]
     assert (cell["row"], cell["col"], cell["values"]) == (0, 1, {"style_weight": 10.0, "tv_weight": 0.0})
@@ -117,7 +132,11 @@ def test_sweep_2d_outputs_and_shared_targets(tmp_path: Path, images, tiny_weight
     assert set(doc["cells"][3]["losses"]) == {"content", "style", "tv", "total"}
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
     assert [(r["row"], r["col"], r["style_weight"], r["tv_weight"]) for r in rows] == [
-        ("0", "0", "1", "0"), ("0", "1", "10", "0"), ("1", "0", "1", "1"), ("1", "1", "10", "1")]
+        ("0", "0", "1", "0"),
+        ("0", "1", "10", "0"),
+        ("1", "0", "1", "1"),
+        ("1", "1", "10", "1"),
+    ]
     assert rows[0]["tv"] == "" and float(rows[3]["tv"]) == pytest.approx(doc["cells"][3]["losses"]["tv"], rel=1e-5)
     assert rows[2]["image"] == "cells/r1c0_style_weight-1_tv_weight-1.png"
     # style_weight and tv_weight do not change the targets: one content and one style set in all
@@ -158,8 +177,13 @@ def test_resume_after_interruption_runs_only_missing_cells(tmp_path: Path, image
     events: list[object] = []
     result = sweep(*images, BASE, axes, tmp_path, events.append, weights=tiny_weights)
     assert [(type(e), e.job.tag.name) for e in events if isinstance(e, JobSkipped | JobStarted | CellDone)] == [
-        (JobSkipped, "c0_style_weight-1"), (CellDone, "c0_style_weight-1"), (JobSkipped, "c1_style_weight-2"),
-        (CellDone, "c1_style_weight-2"), (JobStarted, "c2_style_weight-3"), (CellDone, "c2_style_weight-3")]
+        (JobSkipped, "c0_style_weight-1"),
+        (CellDone, "c0_style_weight-1"),
+        (JobSkipped, "c1_style_weight-2"),
+        (CellDone, "c1_style_weight-2"),
+        (JobStarted, "c2_style_weight-3"),
+        (CellDone, "c2_style_weight-3"),
+    ]
     assert [r.resumed for r in result.records] == [True, True, False]
     assert (result.timings["cells_run"], result.timings["cells_resumed"]) == (1, 2)
     assert all(p.stat().st_mtime_ns == m for p, m in mtimes.items())  # finished cells untouched
@@ -196,10 +220,16 @@ def test_a_cell_stopped_early_is_not_recorded_and_resumes(tmp_path: Path, images
     assert started.job.tag.name == "c1_style_weight-2" and started.resumed_from == 2  # continued mid-cell
     assert result.sheet is not None and [r.resumed for r in result.records] == [True, False]
     assert sorted(p.name for p in cells.iterdir()) == [
-        "c0_style_weight-1.json", "c0_style_weight-1.png", "c1_style_weight-2.json", "c1_style_weight-2.png"]
+        "c0_style_weight-1.json",
+        "c0_style_weight-1.png",
+        "c1_style_weight-2.json",
+        "c1_style_weight-2.png",
+    ]
     alone = sweep(*images, base, axes[:1] and [("style_weight", ["2"])], tmp_path / "fresh", weights=tiny_weights)
-    assert torch.equal(read_image(cells / "c1_style_weight-2.png").pixels,
-                       read_image(tmp_path / "fresh" / alone.records[0].image).pixels)
+    assert torch.equal(
+        read_image(cells / "c1_style_weight-2.png").pixels,
+        read_image(tmp_path / "fresh" / alone.records[0].image).pixels,
+    )
 
 
 def test_a_half_written_cell_is_redone(tmp_path: Path, images, tiny_weights) -> None:
@@ -288,7 +318,7 @@ def test_layout_is_consistent(rows: int, cols: int, two_d: bool) -> None:
     for b in boxes:  # inside the sheet
         assert 0 <= b.x and b.right <= lay.width and 0 <= b.y and b.bottom <= lay.height
     for i, a in enumerate(boxes):  # nothing overlaps
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             if a is not lay.title and b is not lay.title:
                 assert not a.overlaps(b), (a, b)
     for c in range(cols):  # headers above their columns, captions under their cells
@@ -303,8 +333,14 @@ def test_layout_is_consistent(rows: int, cols: int, two_d: bool) -> None:
 
 def test_render_sheet_size_and_labels_fit() -> None:
     img = Image.new("RGB", (40, 30), "red")
-    spec = SheetSpec("title", img, img, ["style_weight = 1000", "style_weight = 1"], ["tv_weight = 1e-4"],
-                     [[SheetCell(img, caption_text({"content": 1.0, "style": 2.0}, 3.0))] * 2])
+    spec = SheetSpec(
+        "title",
+        img,
+        img,
+        ["style_weight = 1000", "style_weight = 1"],
+        ["tv_weight = 1e-4"],
+        [[SheetCell(img, caption_text({"content": 1.0, "style": 2.0}, 3.0))] * 2],
+    )
     sheet = render_sheet(spec, cell_size=128)
     lay = layout_sheet(1, 2, 128, 96, two_d=True)
     assert sheet.size == (lay.width, lay.height)

@@ -206,9 +206,7 @@ def write_onnx(path: Path, state: dict[str, torch.Tensor], arch: str, prefix: st
     inits = [
         numpy_helper.from_array(np.ones((16, 4), np.float32), "functional_1/dense_1/Cast/ReadVariableOp:0"),
         numpy_helper.from_array(np.ones(4, np.float32), "functional_1/dense_1/BiasAdd/ReadVariableOp:0"),
-        numpy_helper.from_array(
-            np.ones(64, np.float32), "functional_1/batch_normalization_1/batchnorm/mul:0"
-        ),
+        numpy_helper.from_array(np.ones(64, np.float32), "functional_1/batch_normalization_1/batchnorm/mul:0"),
         numpy_helper.from_array(np.array([0], np.int64), "const_starts__79"),
     ]
     for name in reversed(names(arch)):  # reversed, as in the real file
@@ -218,9 +216,7 @@ def write_onnx(path: Path, state: dict[str, torch.Tensor], arch: str, prefix: st
                 state[f"{name}.weight"].numpy(), f"{prefix}/block{b}_conv{c}_1/convolution/ReadVariableOp:0"
             )
         )
-        inits.append(
-            numpy_helper.from_array(state[f"{name}.bias"].numpy(), f"{prefix}/block{b}_conv{c}_1/Squeeze:0")
-        )
+        inits.append(numpy_helper.from_array(state[f"{name}.bias"].numpy(), f"{prefix}/block{b}_conv{c}_1/Squeeze:0"))
     graph = helper.make_graph(
         [helper.make_node("Identity", ["x"], ["y"])],
         "vgg",
@@ -291,9 +287,7 @@ def test_pth_legacy_pickle_detected_by_content(
     assert "guessed" in caplog.text
 
 
-def test_pth_statistic_detects_caffe_and_override_wins(
-    tmp_path: Path, vgg16: dict[str, torch.Tensor]
-) -> None:
+def test_pth_statistic_detects_caffe_and_override_wins(tmp_path: Path, vgg16: dict[str, torch.Tensor]) -> None:
     state = dict(vgg16)
     # Caffe's conv1_1 biases are almost all positive (mean +0.50 for the real VGG16).
     state["conv1_1.bias"] = 0.5 + 0.1 * torch.randn(
@@ -606,7 +600,5 @@ def test_unexpected_and_missing_layer_names(tmp_path: Path, vgg16: dict[str, tor
 
 def test_batchnorm_vgg_rejected(tmp_path: Path) -> None:
     path = tmp_path / "vgg16_bn.pth"
-    torch.save(
-        {"features.0.weight": torch.ones(64, 3, 3, 3), "features.1.running_mean": torch.zeros(64)}, path
-    )
+    torch.save({"features.0.weight": torch.ones(64, 3, 3, 3), "features.1.running_mean": torch.zeros(64)}, path)
     assert_one_line_error(path, "batch-norm")

@@ -13,8 +13,14 @@ from restyle.features.vgg import VGGFeatures, min_input_size
 
 @pytest.mark.parametrize(
     ("name", "arch", "expected"),
-    [("conv4_2", "vgg16", "conv4_2"), ("relu4_2", "vgg19", "relu4_2"), ("block4_conv2", "vgg16", "relu4_2"),
-     ("block3_pool", "vgg16", "pool3"), ("RELU1_1", "vgg16", "relu1_1"), ("conv3_4", "vgg19", "conv3_4")],
+    [
+        ("conv4_2", "vgg16", "conv4_2"),
+        ("relu4_2", "vgg19", "relu4_2"),
+        ("block4_conv2", "vgg16", "relu4_2"),
+        ("block3_pool", "vgg16", "pool3"),
+        ("RELU1_1", "vgg16", "relu1_1"),
+        ("conv3_4", "vgg19", "conv3_4"),
+    ],
 )
 def test_resolve_layer(name, arch, expected):
     assert resolve_layer(name, arch) == expected

@@ -164,8 +164,9 @@ def test_prepare_url_entry_downloads_converts_and_caches(server, tmp_path, monke
     data = _torchvision_pth(tiny_weights, tmp_path / "vgg16-test.pth")
     files["/vgg16-test.pth"] = data
     digest = reg.sha256_file(tmp_path / "vgg16-test.pth")
-    entry = reg.WeightsEntry("vgg16-test", "vgg16", TORCHVISION, "test", kind="url",
-                             url=f"{base}/vgg16-test.pth", sha256=digest[:8])
+    entry = reg.WeightsEntry(
+        "vgg16-test", "vgg16", TORCHVISION, "test", kind="url", url=f"{base}/vgg16-test.pth", sha256=digest[:8]
+    )
     monkeypatch.setitem(reg.REGISTRY, "vgg16-test", entry)
     path = reg.prepare("vgg16-test")
     assert path == reg.cached_path("vgg16-test") and reg.verify_cached("vgg16-test") == "sha256 ok"

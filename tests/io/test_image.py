@@ -87,19 +87,13 @@ def png_bytes(values: np.ndarray, color_type: int, *, interlace: bool = False, c
             (1, 0, 2, 2),
             (0, 1, 1, 2),
         ]
-        raw = b"".join(
-            scanlines(values[y::dy, x::dx]) for x, y, dx, dy in passes if values[y::dy, x::dx].size
-        )
+        raw = b"".join(scanlines(values[y::dy, x::dx]) for x, y, dx, dy in passes if values[y::dy, x::dx].size)
     else:
         raw = scanlines(values)
     header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, int(interlace))
     body = b"".join(chunk(kind, data) for kind, data in chunks)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + body
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + body + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
     )
 
 
@@ -350,11 +344,7 @@ def test_16bit_png_gray_alpha_transparency_interlace(tmp_path: Path) -> None:
     trns = (b"tRNS", struct.pack(">HHH", 1, 2, 0x0300))
     (tmp_path / "trns.png").write_bytes(png_bytes(rgb, 2, chunks=[trns]))
     data = read_image(tmp_path / "trns.png")
-    assert (
-        data.alpha is not None
-        and data.alpha[0, 2, 3] == 0
-        and data.alpha.sum() == rgb.shape[0] * rgb.shape[1] - 1
-    )
+    assert data.alpha is not None and data.alpha[0, 2, 3] == 0 and data.alpha.sum() == rgb.shape[0] * rgb.shape[1] - 1
 
 
 @pytest.mark.parametrize("planar", [False, True])
@@ -400,9 +390,7 @@ def test_16bit_tiff_alpha_kinds(tmp_path: Path, extra: str) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
-def test_16bit_second_decode_failure_keeps_8_bits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
-) -> None:
+def test_16bit_second_decode_failure_keeps_8_bits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
     pixels = torch.rand(3, 6, 7, generator=torch.Generator().manual_seed(2))
     write_image(tmp_path / f"x{suffix}", pixels, bit_depth=16)
 
@@ -930,7 +918,11 @@ def _samples() -> list[bytes]:
         buffer = io.BytesIO()
         extrasamples = ["unassalpha"] if channels == 4 else None
         tifffile.imwrite(
-            buffer, values[:, :, :channels], photometric="rgb", extrasamples=extrasamples, compression="zlib",
+            buffer,
+            values[:, :, :channels],
+            photometric="rgb",
+            extrasamples=extrasamples,
+            compression="zlib",
             predictor=True,
         )
         out.append(buffer.getvalue())

@@ -24,12 +24,18 @@ def setup() -> dict:
     extractor = VGGFeatures(weights, list(CONTENT) + list(STYLE))
     content = make_image(40, 32, seed=1)[None]
     style = make_image(40, 32, seed=2)[None]
-    x = (0.5 * content + 0.5 * torch.rand(content.shape, generator=torch.Generator().manual_seed(3)))
+    x = 0.5 * content + 0.5 * torch.rand(content.shape, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         feats = {k: extractor(v) for k, v in (("c", content), ("s", style), ("x", x))}
     nhwc = {k: {n: t.permute(0, 2, 3, 1).double() for n, t in f.items()} for k, f in feats.items()}
-    return {"extractor": extractor, "content": content, "style": style, "x": x, "f": nhwc,
-            "z": extractor.preprocessing(x).permute(0, 2, 3, 1).double()}
+    return {
+        "extractor": extractor,
+        "content": content,
+        "style": style,
+        "x": x,
+        "f": nhwc,
+        "z": extractor.preprocessing(x).permute(0, 2, 3, 1).double(),
+    }
 
 
 def terms(setup: dict, normalize: str, a: float, b: float, g: float, exponent: float = 1.0) -> dict[str, float]:

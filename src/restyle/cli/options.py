@@ -27,10 +27,11 @@ def config_parameters(panel: str = "Run settings") -> list[inspect.Parameter]:
         default = getattr(defaults, f.name)
         shown = format_layers(default) if isinstance(default, dict) else default
         help_text = f"{f.metadata['help']} [default: {shown}]"
-        option = typer.Option(None, f"--{f.name.replace('_', '-')}", help=help_text, show_default=False,
-                              rich_help_panel=panel)
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                        annotation=Optional[typ]))  # noqa: UP045 - typer needs Optional
+        option = typer.Option(
+            None, f"--{f.name.replace('_', '-')}", help=help_text, show_default=False, rich_help_panel=panel
+        )
+        annotation = Optional[typ]  # noqa: UP045 - typer needs Optional
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
     return params
 
 

@@ -52,9 +52,16 @@ class RunProgress:
         self.console = console
         self.label = label
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=console, disable=not enabled, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not enabled,
+            transient=False,
         )
         self.task = self.progress.add_task(label, total=None, losses="loading")
         self.started = False
@@ -77,8 +84,13 @@ class RunProgress:
             self.progress.start()
             self.started = True
         desc = f"{self.label} {event.size[0]}x{event.size[1]} ({event.scale + 1}/{event.scales})"
-        self.progress.update(self.task, total=event.total_steps, completed=event.step, description=desc,
-                             losses=format_losses(event.losses))
+        self.progress.update(
+            self.task,
+            total=event.total_steps,
+            completed=event.step,
+            description=desc,
+            losses=format_losses(event.losses),
+        )
         if event.note:
             self.console.print(f"[yellow]{event.note}")
 
@@ -130,8 +142,11 @@ class JobsDisplay:
             case JobFinished(result=done) if done is not None and done.result is not None:
                 self._end_bar()
                 r = done.result
-                say(self.console, f"wrote {done.output} ({r.pixels.shape[2]}x{r.pixels.shape[1]}) in "
-                                  f"{r.timings['total_s']:.1f} s; {format_losses(r.losses)}")
+                say(
+                    self.console,
+                    f"wrote {done.output} ({r.pixels.shape[2]}x{r.pixels.shape[1]}) in "
+                    f"{r.timings['total_s']:.1f} s; {format_losses(r.losses)}",
+                )
             case JobSkipped(job=job, index=index, total=total):
                 say(self.console, f"[{index + 1}/{total}] {job.label}: already finished, skipped")
             case JobFailed(job=job, index=index, total=total, error=error):
@@ -148,8 +163,13 @@ class SweepProgress:
     def __init__(self, console: Console, enabled: bool = True) -> None:
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"), console=console, disable=not enabled,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            disable=not enabled,
         )
         self.cells = self.progress.add_task("cells", total=None, info="")
         self.steps = self.progress.add_task("cell", total=None, info="")
@@ -184,8 +204,7 @@ class SweepProgress:
             case JobStep(total=total, iterate=it) if it is not None:
                 self.current = it.step / it.total_steps
                 self.progress.update(self.cells, total=total, completed=self.done + self.current, info=self._eta())
-                self.progress.update(self.steps, total=it.total_steps, completed=it.step,
-                                     info=format_losses(it.losses))
+                self.progress.update(self.steps, total=it.total_steps, completed=it.step, info=format_losses(it.losses))
             case CellDone(total=total, record=rec, done=done) if rec is not None:
                 self.done = done
                 if rec.resumed:

@@ -28,8 +28,17 @@ FIGURE_SIZE = 192
 FIGURE_ITERATIONS = 300
 
 
-def run_sweep(content: str, style: str, base: RunConfig, vary: list[Any], output: str, *, quiet: bool,
-              cell_size: int = 256, title: str | None = None) -> SweepResult:
+def run_sweep(
+    content: str,
+    style: str,
+    base: RunConfig,
+    vary: list[Any],
+    output: str,
+    *,
+    quiet: bool,
+    cell_size: int = 256,
+    title: str | None = None,
+) -> SweepResult:
     """Run one sweep with a progress display; on Ctrl-C/SIGTERM say how to resume. Returns the SweepResult.
 
     The first signal saves the running cell's partial image and checkpoint (exit 130/143); a second aborts.
@@ -38,14 +47,18 @@ def run_sweep(content: str, style: str, base: RunConfig, vary: list[Any], output
     progress = SweepProgress(console, enabled=not quiet)
     try:
         with GracefulStop() as stop, progress:
-            result = sweep(content, style, base, vary, output, progress.callback, cell_size=cell_size, title=title,
-                           stop=stop)
+            result = sweep(
+                content, style, base, vary, output, progress.callback, cell_size=cell_size, title=title, stop=stop
+            )
     except Aborted as e:
         say(err, f"{e} (second signal): finished cells are kept in {output}; run the same command again to resume")
         raise typer.Exit(e.exit_code) from None
     if stop.requested:
-        say(err, f"interrupted by {stop.signal_name}: finished cells are kept in {output} (the running one as a "
-                 "checkpoint); run the same command again to resume")
+        say(
+            err,
+            f"interrupted by {stop.signal_name}: finished cells are kept in {output} (the running one as a "
+            "checkpoint); run the same command again to resume",
+        )
         raise typer.Exit(stop.exit_code)
     t = result.timings
     console.print(
@@ -53,7 +66,8 @@ def run_sweep(content: str, style: str, base: RunConfig, vary: list[Any], output
         f"({t['cells_run']:.0f} run, {t['cells_resumed']:.0f} resumed) in {t['total_s']:.1f} s; targets "
         f"computed {t['targets_computed']:.0f}x, reused {t['targets_reused']:.0f}x "
         f"(~{t['targets_saved_s']:.1f} s saved)",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
@@ -66,10 +80,12 @@ def sweep_command(
     content: str = typer.Argument(..., help="Content image (the photo)."),
     style: str = typer.Argument(..., help="Style image (the artwork)."),
     vary: list[str] = typer.Option(  # noqa: B008 - typer's idiom
-        ..., "--vary", "-V",
+        ...,
+        "--vary",
+        "-V",
         help="FIELD=V1,V2,... : a setting and its values; give --vary twice for a 2-D grid (first: columns, "
-             "second: rows). Values that contain commas (layer lists) are separated by ; or | instead, e.g. "
-             "--vary 'style_layers=relu1_1,relu2_1;relu3_1,relu4_1'.",
+        "second: rows). Values that contain commas (layer lists) are separated by ; or | instead, e.g. "
+        "--vary 'style_layers=relu1_1,relu2_1;relu3_1,relu4_1'.",
     ),
     output: str = typer.Option(..., "--output", "-o", help="Output folder (created; finished cells are reused)."),
     cell_size: int = typer.Option(256, "--cell-size", min=32, max=1024, help="Width of each image on the sheet."),
@@ -100,8 +116,14 @@ def presets_command(
         for p in PRESETS.values():
             v = p.values
             size = v.get("image_size") or v.get("size") or "default"
-            table.add_row(p.name, str(v.get("optimizer", "default")), str(v.get("iterations", "default")),
-                          str(size), str(v.get("normalize", "relative")), p.title)
+            table.add_row(
+                p.name,
+                str(v.get("optimizer", "default")),
+                str(v.get("iterations", "default")),
+                str(size),
+                str(v.get("normalize", "relative")),
+                p.title,
+            )
         console.print(table)
         return
     preset = get_preset(name)
@@ -116,8 +138,11 @@ def presets_command(
     for note in preset.notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
     example = format_value(preset.values.get("style_weight", 1.0))
-    console.print(f"use: restyle run CONTENT STYLE --preset {preset.name} [--style-weight {example} ...]",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"use: restyle run CONTENT STYLE --preset {preset.name} [--style-weight {example} ...]",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @with_config_options
@@ -127,12 +152,15 @@ def figures_command(
     content: str = typer.Option("examples/tubingen.jpg", "--content", help="Content image."),
     style: str = typer.Option("examples/starry_night.jpg", "--style", help="Style image."),
     only: Optional[list[str]] = typer.Option(  # noqa: UP045, B008
-        None, "--only", help="Make only these figures: content_layer, style_weight, tv_weight."),
+        None, "--only", help="Make only these figures: content_layer, style_weight, tv_weight."
+    ),
     cell_size: int = typer.Option(256, "--cell-size", min=32, max=1024, help="Width of each image on the sheet."),
     balance: bool = typer.Option(
-        True, "--seed-balance/--raw-weights",
+        True,
+        "--seed-balance/--raw-weights",
         help="Scale the style weight by (pixels / pixels of the seed's 720-px-high images) so that the terms weigh "
-             "as in the seed's figures (its content and TV sums grow with the image size, its style term does not)."),
+        "as in the seed's figures (its content and TV sums grow with the image size, its style term does not).",
+    ),
     quiet: bool = QUIET_OPTION,
     overrides: dict[str, Any] | None = None,
 ) -> None:
@@ -156,8 +184,10 @@ def figures_command(
             continue
         out = Path(output) / "figures" / fig.name
         say(err, f"[bold]{fig.name}[/]: {fig.caption} -> {out}")
-        title = (f"{fig.caption} · preset {base.preset} · {base.weights or base.model} · {base.size} px · "
-                 f"{base.optimizer} {base.iterations} it")
+        title = (
+            f"{fig.caption} · preset {base.preset} · {base.weights or base.model} · {base.size} px · "
+            f"{base.optimizer} {base.iterations} it"
+        )
         axis = make_axis(fig.field, list(fig.values))
         if balance:
             title += f" · style x{factor:.3g} (seed's 720-px balance)"

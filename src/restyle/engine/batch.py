@@ -34,13 +34,39 @@ from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError, ImageError
 from restyle.features.convert import VGGWeights
 
-__all__ = ["BATCH_SUFFIX", "IMAGE_SUFFIXES", "expand_images", "is_batch", "output_name", "plan_jobs", "plan_resume",
-           "run_batch"]
+__all__ = [
+    "BATCH_SUFFIX",
+    "IMAGE_SUFFIXES",
+    "expand_images",
+    "is_batch",
+    "output_name",
+    "plan_jobs",
+    "plan_resume",
+    "run_batch",
+]
 
 #: File suffixes taken from a folder (any readable format works when a file is named explicitly).
 IMAGE_SUFFIXES = (
-    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".gif", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pbm",
-    ".pnm", ".qoi", ".ico", ".psd", ".avif", ".jp2", ".j2k",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".webp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".qoi",
+    ".ico",
+    ".psd",
+    ".avif",
+    ".jp2",
+    ".j2k",
 )
 #: Suffix of batch outputs: PNG keeps the metadata that lets a rerun skip finished pairs.
 BATCH_SUFFIX = ".png"
@@ -58,8 +84,14 @@ def expand_images(paths: Sequence[str | os.PathLike], what: str = "image") -> li
         p = Path(raw)
         if p.is_dir():
             found = sorted(
-                (f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
-                 and f.is_file() and ".partial." not in f.name),
+                (
+                    f
+                    for f in p.iterdir()
+                    if f.suffix.lower() in IMAGE_SUFFIXES
+                    and not f.name.startswith(".")
+                    and f.is_file()
+                    and ".partial." not in f.name
+                ),
                 key=lambda f: f.name,
             )
             if not found:
@@ -88,8 +120,12 @@ def is_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | No
     return any(Path(p).is_dir() for p in inputs)
 
 
-def plan_jobs(contents: Sequence[str | os.PathLike], styles: Sequence[str | os.PathLike],
-              output: str | os.PathLike | None, config: RunConfig | None = None) -> list[Job]:
+def plan_jobs(
+    contents: Sequence[str | os.PathLike],
+    styles: Sequence[str | os.PathLike],
+    output: str | os.PathLike | None,
+    config: RunConfig | None = None,
+) -> list[Job]:
     """Pair every content image with every style image (content-major order) and name the outputs.
 
     One pair and a file ``output`` (default ``out.png``): that file. Otherwise (several pairs, a folder
@@ -184,6 +220,12 @@ def run_batch(
         Aborted: a second stop signal.
     """
     if executor is None:
-        executor = LocalExecutor(config, weights=weights, stop=stop, skip_finished=skip_finished,
-                                 auto_resume=auto_resume, keep_checkpoint=keep_checkpoint)
+        executor = LocalExecutor(
+            config,
+            weights=weights,
+            stop=stop,
+            skip_finished=skip_finished,
+            auto_resume=auto_resume,
+            keep_checkpoint=keep_checkpoint,
+        )
     return executor.run(jobs, on_event)

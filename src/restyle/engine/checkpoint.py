@@ -60,8 +60,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     except IsADirectoryError:
         raise CheckpointError(f"checkpoint {str(path)!r} is a directory") from None
     except Exception as e:  # torch raises many types for corrupt files
-        raise CheckpointError(f"checkpoint {str(path)!r} is not a readable restyle checkpoint ({type(e).__name__})") \
-            from None
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is not a readable restyle checkpoint ({type(e).__name__})"
+        ) from None
     if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a restyle checkpoint of version {FORMAT_VERSION}")
     try:

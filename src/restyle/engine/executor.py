@@ -178,9 +178,17 @@ class LocalExecutor:
         targets: the loss-target memo shared by all jobs (default: a new one).
     """
 
-    def __init__(self, config: RunConfig | None = None, *, weights: VGGWeights | None = None,
-                 stop: GracefulStop | None = None, skip_finished: bool = True, auto_resume: bool = True,
-                 keep_checkpoint: bool = False, targets: TargetCache | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        *,
+        weights: VGGWeights | None = None,
+        stop: GracefulStop | None = None,
+        skip_finished: bool = True,
+        auto_resume: bool = True,
+        keep_checkpoint: bool = False,
+        targets: TargetCache | None = None,
+    ) -> None:
         self.config = (config or RunConfig()).validate()
         self.targets = targets if targets is not None else TargetCache()
         self.pool = StylizerPool(weights, self.targets)
@@ -220,13 +228,14 @@ class LocalExecutor:
             result = self.run_job(job, index, len(jobs), emit, report)
             report.results.append(result)
             if result.status == "interrupted":
-                report.results += [JobResult(j, "not run") for j in jobs[index + 1:]]
+                report.results += [JobResult(j, "not run") for j in jobs[index + 1 :]]
                 break
         report.targets = self.targets.stats()
         return report
 
-    def run_job(self, job: Job, index: int = 0, total: int = 1, emit: Listener | None = None,
-                report: BatchReport | None = None) -> JobResult:
+    def run_job(
+        self, job: Job, index: int = 0, total: int = 1, emit: Listener | None = None, report: BatchReport | None = None
+    ) -> JobResult:
         """Run one job and return how it ended (``emit`` receives its events)."""
         emit = emit or (lambda event: None)
         try:
@@ -257,8 +266,11 @@ class LocalExecutor:
             steps[0] = event.total_steps
             emit(JobStep(job, index, total, event))
 
-        callback: Callback = combine(step, CheckpointWriter(out, config.checkpoint_every),
-                                     IntermediateWriter(out, config.save_every, config.bit_depth))
+        callback: Callback = combine(
+            step,
+            CheckpointWriter(out, config.checkpoint_every),
+            IntermediateWriter(out, config.save_every, config.bit_depth),
+        )
         self._running = stylizer
         try:
             result = stylizer.run(prepared.inputs, None, callback, resume=resume)
@@ -272,21 +284,46 @@ class LocalExecutor:
             partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
             error = OutOfMemory(
                 f"{result.out_of_memory}: saved {partial} and {ckpt}; continue on a machine with more memory with "
-                f"`restyle resume {ckpt}`, or run again and {MEMORY_ADVICE}")
+                f"`restyle resume {ckpt}`, or run again and {MEMORY_ADVICE}"
+            )
             emit(JobFailed(job, index, total, str(error)))
-            return JobResult(job, "failed", str(error), result=result, checkpoint=ckpt, partial=partial,
-                             resumed_from=resumed_from, total_steps=steps[0], exception=error,
-                             fingerprint=prepared.fingerprint)
+            return JobResult(
+                job,
+                "failed",
+                str(error),
+                result=result,
+                checkpoint=ckpt,
+                partial=partial,
+                resumed_from=resumed_from,
+                total_steps=steps[0],
+                exception=error,
+                fingerprint=prepared.fingerprint,
+            )
         if result.interrupted:
             partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
-            done = JobResult(job, "interrupted", result=result, checkpoint=ckpt, partial=partial,
-                             resumed_from=resumed_from, total_steps=steps[0], fingerprint=prepared.fingerprint)
+            done = JobResult(
+                job,
+                "interrupted",
+                result=result,
+                checkpoint=ckpt,
+                partial=partial,
+                resumed_from=resumed_from,
+                total_steps=steps[0],
+                fingerprint=prepared.fingerprint,
+            )
             emit(JobInterrupted(job, index, total, done))
             return done
-        write_finished(out, result, prepared.fingerprint, keep_checkpoint=self.keep_checkpoint,
-                       resume_file=prepared.resume_file)
-        done = JobResult(job, "done", result=result, resumed_from=resumed_from, total_steps=steps[0],
-                         fingerprint=prepared.fingerprint)
+        write_finished(
+            out, result, prepared.fingerprint, keep_checkpoint=self.keep_checkpoint, resume_file=prepared.resume_file
+        )
+        done = JobResult(
+            job,
+            "done",
+            result=result,
+            resumed_from=resumed_from,
+            total_steps=steps[0],
+            fingerprint=prepared.fingerprint,
+        )
         emit(JobFinished(job, index, total, done))
         return done
 
@@ -295,8 +332,9 @@ class LocalExecutor:
         if job.checkpoint is not None:
             config = config_from_checkpoint(job.checkpoint, job.checkpoint_file or "checkpoint")
             check_output(job.output, config)
-            return _Prepared(config, checkpoint_fingerprint(job.checkpoint), resume=job.checkpoint,
-                             resume_file=job.checkpoint_file)
+            return _Prepared(
+                config, checkpoint_fingerprint(job.checkpoint), resume=job.checkpoint, resume_file=job.checkpoint_file
+            )
         if job.content is None or job.style is None:
             raise ConfigError("content and style images are required")
         config = job.config.validate() if job.config is not None else self.config
@@ -311,19 +349,38 @@ class LocalExecutor:
         return _Prepared(inputs.config, fp, inputs=inputs)
 
 
-def run_job(stylizer: Stylizer, output: str | os.PathLike, *, content: Any = None, style: Any = None,
-            resume: Checkpoint | None = None, callback: Callback | None = None, keep_checkpoint: bool = False,
-            resume_file: str | os.PathLike | None = None) -> JobResult:
+def run_job(
+    stylizer: Stylizer,
+    output: str | os.PathLike,
+    *,
+    content: Any = None,
+    style: Any = None,
+    resume: Checkpoint | None = None,
+    callback: Callback | None = None,
+    keep_checkpoint: bool = False,
+    resume_file: str | os.PathLike | None = None,
+) -> JobResult:
     """One job with an existing ``stylizer`` (its config applies): a :class:`LocalExecutor` of one job.
 
     ``callback`` receives every :class:`Iterate`. Unlike a batch, the job is never skipped and
     continues only the checkpoint given as ``resume``. Raises the job's RestyleError, if any.
     """
-    executor = LocalExecutor(stylizer.config, skip_finished=False, auto_resume=False,
-                             keep_checkpoint=keep_checkpoint, targets=stylizer.targets)
+    executor = LocalExecutor(
+        stylizer.config,
+        skip_finished=False,
+        auto_resume=False,
+        keep_checkpoint=keep_checkpoint,
+        targets=stylizer.targets,
+    )
     executor.pool.add(stylizer)
-    job = Job(Path(output), content, style, stylizer.config, checkpoint=resume,
-              checkpoint_file=Path(resume_file) if resume_file is not None else None)
+    job = Job(
+        Path(output),
+        content,
+        style,
+        stylizer.config,
+        checkpoint=resume,
+        checkpoint_file=Path(resume_file) if resume_file is not None else None,
+    )
 
     def listen(event: Any) -> None:
         if isinstance(event, JobStep) and callback is not None and event.iterate is not None:

@@ -144,8 +144,9 @@ def mean_pixel(preprocessing: Preprocessing) -> torch.Tensor:
     return mean.flip(0) if preprocessing.channel_order == "BGR" else mean
 
 
-def noise_image(spec: str, like: torch.Tensor, generator: torch.Generator,
-                preprocessing: Preprocessing) -> torch.Tensor:
+def noise_image(
+    spec: str, like: torch.Tensor, generator: torch.Generator, preprocessing: Preprocessing
+) -> torch.Tensor:
     """Noise shaped like ``like`` (``(N, 3, H, W)``) on its device, drawn from ``generator``.
 
     ``unit``: uniform in [0, 1] per pixel (restyle's default). ``uniform:A``: the mean pixel plus

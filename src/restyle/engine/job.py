@@ -205,8 +205,11 @@ class JobResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record (with the run's summary when it ran)."""
         d: dict[str, Any] = {
-            "content": _path_or_none(self.job.content), "style": _path_or_none(self.job.style),
-            "output": str(self.job.output), "status": self.kind, "error": self.error or None,
+            "content": _path_or_none(self.job.content),
+            "style": _path_or_none(self.job.style),
+            "output": str(self.job.output),
+            "status": self.kind,
+            "error": self.error or None,
         }
         if self.result is not None:
             d["summary"] = self.result.summary()
@@ -254,18 +257,34 @@ def write_interrupted(out: Path, result: StylizeResult, inputs_sha256: str) -> t
     """Write an interrupted run's partial image and checkpoint next to ``out``; returns both paths."""
     assert result.checkpoint is not None
     partial = partial_path(out)
-    write_image(partial, result.pixels, alpha=result.alpha, bit_depth=result.config.bit_depth,
-                metadata=metadata(result, inputs_sha256))
+    write_image(
+        partial,
+        result.pixels,
+        alpha=result.alpha,
+        bit_depth=result.config.bit_depth,
+        metadata=metadata(result, inputs_sha256),
+    )
     result.checkpoint.output = str(out.resolve())
     save_checkpoint(result.checkpoint, checkpoint_path(out))
     return partial, checkpoint_path(out)
 
 
-def write_finished(out: Path, result: StylizeResult, inputs_sha256: str, *, keep_checkpoint: bool = False,
-                   resume_file: Path | None = None) -> None:
+def write_finished(
+    out: Path,
+    result: StylizeResult,
+    inputs_sha256: str,
+    *,
+    keep_checkpoint: bool = False,
+    resume_file: Path | None = None,
+) -> None:
     """Write the final image (atomically), then delete what it supersedes (partial image, checkpoints)."""
-    write_image(out, result.pixels, alpha=result.alpha, bit_depth=result.config.bit_depth,
-                metadata=metadata(result, inputs_sha256))
+    write_image(
+        out,
+        result.pixels,
+        alpha=result.alpha,
+        bit_depth=result.config.bit_depth,
+        metadata=metadata(result, inputs_sha256),
+    )
     stale = [partial_path(out)]
     if not keep_checkpoint:
         stale += [checkpoint_path(out)] + ([resume_file] if resume_file is not None else [])
@@ -277,8 +296,21 @@ def write_finished(out: Path, result: StylizeResult, inputs_sha256: str, *, keep
 
 
 __all__ = [
-    "CheckpointWriter", "IntermediateWriter", "Job", "JobResult", "check_output", "checkpoint_fingerprint",
-    "checkpoint_path", "config_from_checkpoint", "default_resume_output", "find_resumable", "fingerprint",
-    "intermediate_path", "is_finished", "metadata", "partial_path", "write_finished",
+    "CheckpointWriter",
+    "IntermediateWriter",
+    "Job",
+    "JobResult",
+    "check_output",
+    "checkpoint_fingerprint",
+    "checkpoint_path",
+    "config_from_checkpoint",
+    "default_resume_output",
+    "find_resumable",
+    "fingerprint",
+    "intermediate_path",
+    "is_finished",
+    "metadata",
+    "partial_path",
+    "write_finished",
     "write_interrupted",
 ]

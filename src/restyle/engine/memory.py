@@ -77,8 +77,9 @@ class MemoryEstimate:
         return self.saved + self.backward + self.targets + self.buffers + self.network
 
 
-def activation_bytes(arch: str, layers: Sequence[str], width: int, height: int,
-                     pooling: str = "max") -> tuple[int, int]:
+def activation_bytes(
+    arch: str, layers: Sequence[str], width: int, height: int, pooling: str = "max"
+) -> tuple[int, int]:
     """``(saved bytes, largest activation bytes)`` of one forward of ``arch`` up to the deepest of ``layers``.
 
     ``layers`` are canonical names (``reluB_C``, ``convB_C``, ``poolB``).
@@ -109,8 +110,14 @@ def _layer_shape(arch: str, layer: str, width: int, height: int) -> tuple[int, i
     return BLOCK_CHANNELS[block - 1], height >> pools, width >> pools
 
 
-def estimate(config: RunConfig, arch: str, content_layers: Sequence[str], style_layers: Sequence[str],
-             sizes: Sequence[tuple[int, int]], network_params: int) -> MemoryEstimate:
+def estimate(
+    config: RunConfig,
+    arch: str,
+    content_layers: Sequence[str],
+    style_layers: Sequence[str],
+    sizes: Sequence[tuple[int, int]],
+    network_params: int,
+) -> MemoryEstimate:
     """The estimate of the largest step of a run whose scales have ``sizes`` = [(w, h), ...], coarse to fine."""
     width, height = sizes[-1]
     layers = [*content_layers, *style_layers]
@@ -121,8 +128,15 @@ def estimate(config: RunConfig, arch: str, content_layers: Sequence[str], style_
     image = 3 * width * height * FLOAT
     tv = 2 * image if config.tv_weight else 0
     state = 2 * min(config.lbfgs_history, config.iterations) + 3 if config.optimizer == "lbfgs" else 2
-    return MemoryEstimate((width, height), saved, BACKWARD_COPIES * largest, content + grams + tv, targets + grams,
-                          (5 + state) * image, NETWORK_COPIES * network_params * FLOAT + RUNTIME_OVERHEAD)
+    return MemoryEstimate(
+        (width, height),
+        saved,
+        BACKWARD_COPIES * largest,
+        content + grams + tv,
+        targets + grams,
+        (5 + state) * image,
+        NETWORK_COPIES * network_params * FLOAT + RUNTIME_OVERHEAD,
+    )
 
 
 def available_memory(device: torch.device) -> tuple[int, str]:
@@ -138,9 +152,10 @@ def available_memory(device: torch.device) -> tuple[int, str]:
     info = _read_kv(Path("/proc/meminfo"))
     if "MemAvailable" in info:
         found.append((info["MemAvailable"] * 1024, "available RAM"))
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
         limit, usage = _read_int(limit_file), _read_int(usage_file)
         if limit is not None and usage is not None and limit < 1 << 60:
             found.append((max(limit - usage, 0), "the cgroup's memory limit"))

@@ -20,7 +20,11 @@ def make_optimizer(config: RunConfig, image: torch.Tensor) -> torch.optim.Optimi
     lr = config.lr if config.lr is not None else DEFAULT_LR[config.optimizer]
     if config.optimizer == "lbfgs":
         return torch.optim.LBFGS(
-            [image], lr=lr, max_iter=1, history_size=config.lbfgs_history,
-            tolerance_grad=-1, tolerance_change=-1,
+            [image],
+            lr=lr,
+            max_iter=1,
+            history_size=config.lbfgs_history,
+            tolerance_grad=-1,
+            tolerance_change=-1,
         )
     return torch.optim.Adam([image], lr=lr, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps)

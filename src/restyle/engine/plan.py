@@ -84,9 +84,19 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
         probe = sizes[0]
     per_pixel = measure_step(stylizer, probe) / (probe[0] * probe[1]) if time_steps else None
     scales = [
-        ScalePlan(size, c.iterations, estimate(c, stylizer.weights.arch, list(stylizer.content_layers),
-                                               list(stylizer.style_layers), sizes[: i + 1], params),
-                  per_pixel * size[0] * size[1] if per_pixel is not None else None)
+        ScalePlan(
+            size,
+            c.iterations,
+            estimate(
+                c,
+                stylizer.weights.arch,
+                list(stylizer.content_layers),
+                list(stylizer.style_layers),
+                sizes[: i + 1],
+                params,
+            ),
+            per_pixel * size[0] * size[1] if per_pixel is not None else None,
+        )
         for i, size in enumerate(sizes)
     ]
     available, limit = available_memory(stylizer.device)

@@ -75,8 +75,9 @@ class SheetLayout:
         return out
 
 
-def layout_sheet(rows: int, cols: int, cell_w: int, cell_h: int, *, two_d: bool,
-                 font_size: int | None = None) -> SheetLayout:
+def layout_sheet(
+    rows: int, cols: int, cell_w: int, cell_h: int, *, two_d: bool, font_size: int | None = None
+) -> SheetLayout:
     """Compute the layout of a ``rows`` x ``cols`` sheet whose result images fit ``cell_w`` x ``cell_h``."""
     if rows < 1 or cols < 1 or cell_w < 16 or cell_h < 16:
         raise ValueError(f"layout_sheet: need at least one 16x16 px cell, got {rows}x{cols} of {cell_w}x{cell_h}")
@@ -104,15 +105,31 @@ def layout_sheet(rows: int, cols: int, cell_w: int, cell_h: int, *, two_d: bool,
     caption_h = caption_lines * small_line + pad // 2
     row_h = cell_h + caption_h + pad
     col_headers = [Box(grid_x + c * (cell_w + pad), top, cell_w, header_h) for c in range(cols)]
-    cells = [[Box(grid_x + c * (cell_w + pad), grid_y + r * row_h, cell_w, cell_h) for c in range(cols)]
-             for r in range(rows)]
+    cells = [
+        [Box(grid_x + c * (cell_w + pad), grid_y + r * row_h, cell_w, cell_h) for c in range(cols)] for r in range(rows)
+    ]
     captions = [[Box(b.x, b.bottom + pad // 2, cell_w, caption_h - pad // 2) for b in row] for row in cells]
     row_headers = [Box(row_header_x, grid_y + r * row_h, thumb_w, cell_h) for r in range(rows)] if two_d else []
     width = grid_x + cols * (cell_w + pad)
     height = max(grid_y + rows * row_h, style_thumb.bottom + pad)
     title = Box(title.x, title.y, width - 2 * pad, title.h)
-    return SheetLayout(width, height, fs, small, title, content_label, content_thumb, style_label, style_thumb,
-                       col_headers, row_headers, cells, captions, header_lines, caption_lines)
+    return SheetLayout(
+        width,
+        height,
+        fs,
+        small,
+        title,
+        content_label,
+        content_thumb,
+        style_label,
+        style_thumb,
+        col_headers,
+        row_headers,
+        cells,
+        captions,
+        header_lines,
+        caption_lines,
+    )
 
 
 def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -192,8 +209,17 @@ def _paste_fit(sheet: Image.Image, image: Image.Image, box: Box) -> None:
     sheet.paste(img, (x, y), img)
 
 
-def _text(draw: ImageDraw.ImageDraw, box: Box, text: str, fnt: ImageFont.ImageFont | ImageFont.FreeTypeFont,
-          line_h: int, max_lines: int, fill: str = "#202020", centre: bool = True, valign: str = "top") -> None:
+def _text(
+    draw: ImageDraw.ImageDraw,
+    box: Box,
+    text: str,
+    fnt: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    line_h: int,
+    max_lines: int,
+    fill: str = "#202020",
+    centre: bool = True,
+    valign: str = "top",
+) -> None:
     lines = wrap(text, fnt, box.w, max_lines)
     y0 = box.y
     if valign == "bottom":

@@ -47,8 +47,9 @@ class GracefulStop:
         signum: the first signal received, or None.
     """
 
-    def __init__(self, on_stop: Callable[[], None] | None = None,
-                 signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> None:
+    def __init__(
+        self, on_stop: Callable[[], None] | None = None, signals: tuple[signal.Signals, ...] = STOP_SIGNALS
+    ) -> None:
         self.on_stop = on_stop
         self.signals = signals
         self.signum: int | None = None
@@ -82,8 +83,9 @@ class GracefulStop:
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         self._previous.clear()

@@ -44,8 +44,9 @@ MAX_RETRIES = 6
 #: Set to 0 to skip the up-front memory check (when you know better than the estimate).
 MEMORY_CHECK_ENV = "RESTYLE_MEMORY_CHECK"
 #: The way out of a run that does not fit, for the messages.
-MEMORY_ADVICE = ("use a smaller --size, fewer or shallower --style-layers, or --optimizer adam / a smaller "
-                 "--lbfgs-history")
+MEMORY_ADVICE = (
+    "use a smaller --size, fewer or shallower --style-layers, or --optimizer adam / a smaller --lbfgs-history"
+)
 
 
 @dataclass
@@ -71,8 +72,12 @@ class StylizeResult:
     def summary(self) -> dict[str, Any]:
         """JSON-able record: config, model, final losses, timings, notes."""
         return {
-            "config": self.config.to_dict(), "model": self.model, "losses": self.losses,
-            "timings": self.timings, "notes": self.notes, "interrupted": self.interrupted,
+            "config": self.config.to_dict(),
+            "model": self.model,
+            "losses": self.losses,
+            "timings": self.timings,
+            "notes": self.notes,
+            "interrupted": self.interrupted,
             "size": list(self.pixels.shape[-1:-3:-1]),
         }
 
@@ -102,19 +107,34 @@ class RunState:
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, device: torch.device) -> RunState:
         """The state a checkpoint describes, on ``device``."""
-        return cls(lr=checkpoint.lr, scale=checkpoint.scale, scale_step=checkpoint.scale_step, step=checkpoint.step,
-                   pixels=checkpoint.pixels.to(device), elapsed=checkpoint.elapsed,
-                   history=list(checkpoint.history), notes=list(checkpoint.notes),
-                   optimizer_state=_map_tensors(checkpoint.optimizer, lambda t: t.to(device)))
+        return cls(
+            lr=checkpoint.lr,
+            scale=checkpoint.scale,
+            scale_step=checkpoint.scale_step,
+            step=checkpoint.step,
+            pixels=checkpoint.pixels.to(device),
+            elapsed=checkpoint.elapsed,
+            history=list(checkpoint.history),
+            notes=list(checkpoint.notes),
+            optimizer_state=_map_tensors(checkpoint.optimizer, lambda t: t.to(device)),
+        )
 
     def checkpoint(self, config: RunConfig, inputs: RunInputs, elapsed: float) -> Checkpoint:
         """A :class:`Checkpoint` of this state (CPU copies; the run may go on)."""
         assert self.pixels is not None and self.optimizer is not None
         return Checkpoint(
-            config=config.to_dict(), content=inputs.content.pixels, styles=inputs.style_pixels, scale=self.scale,
-            scale_step=self.scale_step, step=self.step, pixels=self.pixels.detach().cpu().clone(),
+            config=config.to_dict(),
+            content=inputs.content.pixels,
+            styles=inputs.style_pixels,
+            scale=self.scale,
+            scale_step=self.scale_step,
+            step=self.step,
+            pixels=self.pixels.detach().cpu().clone(),
             optimizer=copy.deepcopy(_map_tensors(self.optimizer.state_dict(), lambda t: t.detach().cpu())),
-            lr=self.lr, elapsed=elapsed, history=list(self.history), notes=list(self.notes),
+            lr=self.lr,
+            elapsed=elapsed,
+            history=list(self.history),
+            notes=list(self.notes),
             alpha=inputs.content.alpha,
         )
 
@@ -136,8 +156,14 @@ class Stylizer:
     between Stylizers (see :class:`~restyle.engine.targets.TargetCache`).
     """
 
-    def __init__(self, config: RunConfig | None = None, weights: VGGWeights | None = None, *,
-                 model: str | None = None, targets: TargetCache | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        weights: VGGWeights | None = None,
+        *,
+        model: str | None = None,
+        targets: TargetCache | None = None,
+    ) -> None:
         self.config = c = (config or RunConfig()).validate()
         self.device = resolve_device(c.device)
         if weights is None:
@@ -148,8 +174,10 @@ class Stylizer:
         arch = weights.arch
         self.content_layers = {resolve_layer(n, arch): w for n, w in c.content_layers.items()}
         self.style_layers = {resolve_layer(n, arch): w for n, w in c.style_layers.items()}
-        for kind, given, resolved in (("content_layers", c.content_layers, self.content_layers),
-                                      ("style_layers", c.style_layers, self.style_layers)):
+        for kind, given, resolved in (
+            ("content_layers", c.content_layers, self.content_layers),
+            ("style_layers", c.style_layers, self.style_layers),
+        ):
             if len(resolved) < len(given):  # e.g. relu4_2 and its Keras alias block4_conv2
                 raise ConfigError(f"{kind}: {', '.join(given)} names the same layer twice")
         layers = list(self.content_layers) + list(self.style_layers)
@@ -159,8 +187,14 @@ class Stylizer:
         self.network = (arch, weights.source, weights.preprocessing.name, c.pooling, str(self.device))
         self._stop = False
         self.loss = PerceptualLoss(
-            self.extractor, self.content_layers, self.style_layers, c.content_weight, c.style_weight,
-            c.tv_weight, c.tv_exponent, c.normalize,
+            self.extractor,
+            self.content_layers,
+            self.style_layers,
+            c.content_weight,
+            c.style_weight,
+            c.tv_weight,
+            c.tv_exponent,
+            c.normalize,
         )
 
     def request_stop(self) -> None:
@@ -171,8 +205,14 @@ class Stylizer:
         self._stop = True
 
     # ------------------------------------------------------------------ run
-    def run(self, content: ImageLike | RunInputs | None, style: ImageLike | list[ImageLike] | None = None,
-            callback: Callback | None = None, *, resume: Checkpoint | None = None) -> StylizeResult:
+    def run(
+        self,
+        content: ImageLike | RunInputs | None,
+        style: ImageLike | list[ImageLike] | None = None,
+        callback: Callback | None = None,
+        *,
+        resume: Checkpoint | None = None,
+    ) -> StylizeResult:
         """Stylise ``content`` with ``style`` (a list of styles is blended equally).
 
         ``content`` may be :class:`RunInputs` loaded for this config (then ``style`` is None). With
@@ -186,8 +226,11 @@ class Stylizer:
         sizes = self._scale_sizes(inputs)
         if os.environ.get(MEMORY_CHECK_ENV, "1") != "0":
             check_fits(self.estimate_memory(inputs), self.device, advice=MEMORY_ADVICE)
-        state = RunState.from_checkpoint(resume, self.device) if resume else RunState(
-            lr=c.lr if c.lr is not None else DEFAULT_LR[c.optimizer])
+        state = (
+            RunState.from_checkpoint(resume, self.device)
+            if resume
+            else RunState(lr=c.lr if c.lr is not None else DEFAULT_LR[c.optimizer])
+        )
         t0 = time.perf_counter() - state.elapsed
         timer = {"targets_s": 0.0}
         content_px = inputs.content.pixels[None].to(self.device)
@@ -216,8 +259,21 @@ class Stylizer:
                 state.history.append({"step": state.step, "scale": si, **values})
                 if callback is not None:
                     assert state.pixels is not None
-                    callback(Iterate(state.step, total_steps, si, len(sizes), state.scale_step, size, values,
-                                     time.perf_counter() - t0, state.pixels, note, snapshot))
+                    callback(
+                        Iterate(
+                            state.step,
+                            total_steps,
+                            si,
+                            len(sizes),
+                            state.scale_step,
+                            size,
+                            values,
+                            time.perf_counter() - t0,
+                            state.pixels,
+                            note,
+                            snapshot,
+                        )
+                    )
             if self._stop:
                 break
         result = self._result(state, inputs, time.perf_counter() - t0, timer["targets_s"], snapshot)
@@ -233,8 +289,9 @@ class Stylizer:
         """The memory the largest step of a run on ``inputs`` needs (see :mod:`restyle.engine.memory`)."""
         sizes = self.pyramid(inputs)
         params = sum(p.numel() for p in self.extractor.parameters())
-        return estimate(self.config, self.weights.arch, list(self.content_layers), list(self.style_layers), sizes,
-                        params)
+        return estimate(
+            self.config, self.weights.arch, list(self.content_layers), list(self.style_layers), sizes, params
+        )
 
     def _allocation_failed(self, error: RuntimeError | MemoryError, state: RunState) -> str:
         """Handle an allocation failure like a stop: back to the last good iterate; returns the message."""
@@ -258,8 +315,11 @@ class Stylizer:
             if resume.config != c.to_dict():
                 raise ConfigError("the checkpoint was written with other settings; resume it with its own config")
             w_h = (resume.content.shape[2], resume.content.shape[1])
-            return RunInputs(c, ImageData(resume.content, resume.alpha, 8, "<checkpoint>", w_h),
-                             [ImageData(s, None, 8, "<checkpoint>", (s.shape[2], s.shape[1])) for s in resume.styles])
+            return RunInputs(
+                c,
+                ImageData(resume.content, resume.alpha, 8, "<checkpoint>", w_h),
+                [ImageData(s, None, 8, "<checkpoint>", (s.shape[2], s.shape[1])) for s in resume.styles],
+            )
         if isinstance(content, RunInputs):
             return content
         if content is None or style is None:
@@ -280,8 +340,16 @@ class Stylizer:
         aspect = min(final) / max(final)
         return scale_sizes(longest, c.scales, min_size=max(64, math.ceil(self.min_side / aspect)))
 
-    def _prepare_scale(self, state: RunState, si: int, longest: int, content: torch.Tensor, styles: list[torch.Tensor],
-                       generator: torch.Generator, timer: dict[str, float]) -> tuple[int, int]:
+    def _prepare_scale(
+        self,
+        state: RunState,
+        si: int,
+        longest: int,
+        content: torch.Tensor,
+        styles: list[torch.Tensor],
+        generator: torch.Generator,
+        timer: dict[str, float],
+    ) -> tuple[int, int]:
         """Targets, start image and optimiser of scale ``si``; returns its (width, height)."""
         c = self.config
         size = fit_size(content.shape[-1], content.shape[-2], longest)
@@ -291,8 +359,9 @@ class Stylizer:
         if self.targets is None:
             self.loss.targets = self.loss.compute_targets(scaled, style_scaled)
         else:
-            self.loss.targets = (self.targets.content(self.loss, self.network, scaled)
-                                 | self.targets.style(self.loss, self.network, style_scaled))
+            self.loss.targets = self.targets.content(self.loss, self.network, scaled) | self.targets.style(
+                self.loss, self.network, style_scaled
+            )
         timer["targets_s"] += time.perf_counter() - ts
         resuming = state.optimizer_state is not None and si == state.scale
         if state.pixels is None:
@@ -342,8 +411,9 @@ class Stylizer:
             state.good.copy_(x)
         return values, note
 
-    def _result(self, state: RunState, inputs: RunInputs, total: float, targets_s: float,
-                snapshot: Callable[[], Checkpoint]) -> StylizeResult:
+    def _result(
+        self, state: RunState, inputs: RunInputs, total: float, targets_s: float, snapshot: Callable[[], Checkpoint]
+    ) -> StylizeResult:
         x = state.pixels
         assert x is not None
         interrupted = self._stop
@@ -356,11 +426,24 @@ class Stylizer:
         if alpha is not None:
             alpha = resize(alpha[None], (pixels.shape[2], pixels.shape[1]))[0].cpu()
         timings = {
-            "total_s": total, "targets_s": targets_s, "optimize_s": total - targets_s,
-            "steps": state.step, "s_per_step": (total - targets_s) / max(state.step, 1),
+            "total_s": total,
+            "targets_s": targets_s,
+            "optimize_s": total - targets_s,
+            "steps": state.step,
+            "s_per_step": (total - targets_s) / max(state.step, 1),
         }
-        return StylizeResult(pixels, alpha, final_terms, timings, self.config, self.model, state.history,
-                             state.notes, interrupted, checkpoint)
+        return StylizeResult(
+            pixels,
+            alpha,
+            final_terms,
+            timings,
+            self.config,
+            self.model,
+            state.history,
+            state.notes,
+            interrupted,
+            checkpoint,
+        )
 
     def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
         """One optimiser step (exactly one forward and backward); returns the loss terms evaluated."""
@@ -390,8 +473,12 @@ class Stylizer:
         return arg * noise + (1 - arg) * content
 
 
-def stylize(content: ImageLike, style: ImageLike | list[ImageLike], config: RunConfig | None = None,
-            callback: Callback | None = None) -> Image.Image:
+def stylize(
+    content: ImageLike,
+    style: ImageLike | list[ImageLike],
+    config: RunConfig | None = None,
+    callback: Callback | None = None,
+) -> Image.Image:
     """Repaint ``content`` in the style of ``style``; returns the result as a PIL image.
 
     ``content``/``style`` may be paths, PIL images, :class:`~restyle.io.image.ImageData` or

@@ -48,7 +48,15 @@ from restyle.io.files import atomic_write_text
 from restyle.io.image import pil_to_tensor, read_image, read_metadata, write_image
 
 __all__ = [
-    "Axis", "Cell", "CellDone", "CellRecord", "SweepResult", "make_axis", "parse_vary", "plan", "sweep",
+    "Axis",
+    "Cell",
+    "CellDone",
+    "CellRecord",
+    "SweepResult",
+    "make_axis",
+    "parse_vary",
+    "plan",
+    "sweep",
 ]
 
 #: Bumped when the meaning of a cell record changes; older records are then recomputed.
@@ -176,10 +184,19 @@ class CellRecord:
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the per-cell file and a results.json entry)."""
         return {
-            "version": RECORD_VERSION, "index": self.cell.index, "row": self.cell.row,
-            "col": self.cell.col, "name": self.cell.name, "values": self.cell.values, "labels": self.cell.labels,
-            "image": self.image, "losses": self.losses, "time_s": self.time_s, "model": self.model,
-            "size": list(self.size), "config": self.cell.config.to_dict(),
+            "version": RECORD_VERSION,
+            "index": self.cell.index,
+            "row": self.cell.row,
+            "col": self.cell.col,
+            "name": self.cell.name,
+            "values": self.cell.values,
+            "labels": self.cell.labels,
+            "image": self.image,
+            "losses": self.losses,
+            "time_s": self.time_s,
+            "model": self.model,
+            "size": list(self.size),
+            "config": self.cell.config.to_dict(),
         }
 
 
@@ -218,12 +235,22 @@ def _load_record(path: Path, image: Path, cell: Cell) -> CellRecord | None:
     try:
         data = json.loads(path.read_text())
         meta = read_metadata(image) if image.is_file() else None
-        if (data.get("version") != RECORD_VERSION or meta is None
-                or data.get("inputs_sha256") != meta.get("inputs_sha256")
-                or image_settings(data["config"]) != image_settings(cell.config)):
+        if (
+            data.get("version") != RECORD_VERSION
+            or meta is None
+            or data.get("inputs_sha256") != meta.get("inputs_sha256")
+            or image_settings(data["config"]) != image_settings(cell.config)
+        ):
             return None
-        return CellRecord(cell, data["image"], {k: float(v) for k, v in data["losses"].items()},
-                          float(data["time_s"]), str(data["model"]), tuple(data["size"]), resumed=True)
+        return CellRecord(
+            cell,
+            data["image"],
+            {k: float(v) for k, v in data["losses"].items()},
+            float(data["time_s"]),
+            str(data["model"]),
+            tuple(data["size"]),
+            resumed=True,
+        )
     except (OSError, ValueError, KeyError, TypeError, ImageError):
         return None
 
@@ -316,8 +343,11 @@ def sweep(
     for r in report.results:
         notes += [n for n in (r.result.notes if r.result else []) if n not in notes]
     timings = {
-        "total_s": time.perf_counter() - t0, "cells": len(cells), "cells_run": sum(not r.resumed for r in ordered),
-        "cells_resumed": sum(r.resumed for r in ordered), **report.targets,
+        "total_s": time.perf_counter() - t0,
+        "cells": len(cells),
+        "cells_run": sum(not r.resumed for r in ordered),
+        "cells_resumed": sum(r.resumed for r in ordered),
+        **report.targets,
     }
     result = SweepResult(base, axes, ordered, out, None, timings, notes, report.interrupted)
     if report.failed:
@@ -378,15 +408,15 @@ def sheet_spec(result: SweepResult, content: Any, style: Any, title: str | None 
         grid.append(line)
     return SheetSpec(
         title=title or default_title(result.base, axes),
-        content=_thumbnail(content), style=_thumbnail(style),
+        content=_thumbnail(content),
+        style=_thumbnail(style),
         col_headers=[header_text(cols.field, v) for v in cols.labels],
         row_headers=[header_text(rows.field, v) for v in rows.labels] if rows else [],
         cells=grid,
     )
 
 
-def write_sheet(result: SweepResult, content: Any, style: Any, cell_size: int = 256,
-                title: str | None = None) -> Path:
+def write_sheet(result: SweepResult, content: Any, style: Any, cell_size: int = 256, title: str | None = None) -> Path:
     """Render and atomically write ``sheet.png`` into the sweep folder; returns its path."""
     sheet = render_sheet(sheet_spec(result, content, style, title), cell_size=cell_size)
     path = result.out_dir / "sheet.png"
@@ -401,11 +431,13 @@ def write_results(result: SweepResult, content: Any, style: Any) -> None:
     """Write ``results.json`` and ``results.csv`` into the sweep folder (atomically)."""
     out = result.out_dir
     doc = {
-        "content": _input_name(content), "style": _input_name(style),
+        "content": _input_name(content),
+        "style": _input_name(style),
         "base": result.base.to_dict(),
         "axes": [{"field": a.field, "values": list(a.values), "labels": list(a.labels)} for a in result.axes],
         "sheet": result.sheet.name if result.sheet else None,
-        "timings": result.timings, "notes": result.notes,
+        "timings": result.timings,
+        "notes": result.notes,
         "cells": [r.to_dict() | {"resumed": r.resumed} for r in result.records],
     }
     atomic_write_text(out / "results.json", json.dumps(doc, indent=1, default=_json_default))
@@ -414,11 +446,19 @@ def write_results(result: SweepResult, content: Any, style: Any) -> None:
     fields = [a.field for a in result.axes]
     writer.writerow(["row", "col", *fields, "image", *CSV_LOSS_COLUMNS, "time_s", "width", "height", "resumed"])
     for r in result.records:
-        writer.writerow([
-            r.cell.row, r.cell.col, *(r.cell.labels[f] for f in fields), r.image,
-            *(f"{r.losses[k]:.6g}" if k in r.losses else "" for k in CSV_LOSS_COLUMNS),
-            f"{r.time_s:.3f}", r.size[0], r.size[1], int(r.resumed),
-        ])
+        writer.writerow(
+            [
+                r.cell.row,
+                r.cell.col,
+                *(r.cell.labels[f] for f in fields),
+                r.image,
+                *(f"{r.losses[k]:.6g}" if k in r.losses else "" for k in CSV_LOSS_COLUMNS),
+                f"{r.time_s:.3f}",
+                r.size[0],
+                r.size[1],
+                int(r.resumed),
+            ]
+        )
     atomic_write_text(out / "results.csv", buf.getvalue())
 
 
@@ -435,14 +475,17 @@ class Figure:
 
 #: ryanwu's README "Hyper Parameters": Images/STF_Cont_Layer.jpg, STF_W_Style.jpg, STF_W_TV.jpg.
 FIGURES: tuple[Figure, ...] = (
-    Figure("content_layer", "content_layers", ("relu5_2", "relu4_2", "relu3_2", "relu2_2"),
-           "Comparison between different content layer"),
-    Figure("style_weight", "style_weight", ("1000", "100", "10", "1"),
-           "Comparison between different style weighting"),
-    Figure("tv_weight", "tv_weight", ("1e-4", "1e-2", "1", "100"),
-           "Comparison between different total variation weighting"),
+    Figure(
+        "content_layer",
+        "content_layers",
+        ("relu5_2", "relu4_2", "relu3_2", "relu2_2"),
+        "Comparison between different content layer",
+    ),
+    Figure("style_weight", "style_weight", ("1000", "100", "10", "1"), "Comparison between different style weighting"),
+    Figure(
+        "tv_weight", "tv_weight", ("1e-4", "1e-2", "1", "100"), "Comparison between different total variation weighting"
+    ),
 )
-
 
 
 #: Height of ryanwu's results (``nrows = 720``), at which its figures were made.

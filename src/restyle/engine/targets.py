@@ -44,20 +44,29 @@ class TargetCache:
 
     def content(self, loss: PerceptualLoss, network: Hashable, image: torch.Tensor) -> Targets:
         """``loss.content_targets(image)``, computed once per distinct input and network."""
-        key = (network, loss.normalize, loss.tv_exponent, "content", tuple(sorted(loss.content_layers)),
-               tensor_key(image))
+        key = (
+            network,
+            loss.normalize,
+            loss.tv_exponent,
+            "content",
+            tuple(sorted(loss.content_layers)),
+            tensor_key(image),
+        )
         return self._get(key, lambda: loss.content_targets(image))
 
     def style(self, loss: PerceptualLoss, network: Hashable, images: Sequence[torch.Tensor]) -> Targets:
         """``loss.style_targets(images)``, computed once per distinct inputs and network."""
-        key = (network, loss.normalize, "style", tuple(sorted(loss.style_layers)),
-               tuple(tensor_key(s) for s in images))
+        key = (network, loss.normalize, "style", tuple(sorted(loss.style_layers)), tuple(tensor_key(s) for s in images))
         return self._get(key, lambda: loss.style_targets(images))
 
     def stats(self) -> dict[str, float]:
         """The counters as a dict (for timings records)."""
-        return {"targets_computed": self.computed, "targets_reused": self.reused, "targets_s": self.compute_s,
-                "targets_saved_s": self.saved_s}
+        return {
+            "targets_computed": self.computed,
+            "targets_reused": self.reused,
+            "targets_s": self.compute_s,
+            "targets_saved_s": self.saved_s,
+        }
 
     def _get(self, key: Hashable, compute: Callable[[], Targets]) -> Targets:
         entry = self._entries.get(key)

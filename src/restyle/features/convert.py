@@ -159,9 +159,7 @@ def save_safetensors(weights: VGGWeights, path: str | os.PathLike) -> None:
         preprocessing=weights.preprocessing,
     )
     if checked.arch != weights.arch:
-        raise WeightsError(
-            f"cannot save {target}: state has the convolutions of {checked.arch}, not {weights.arch}"
-        )
+        raise WeightsError(f"cannot save {target}: state has the convolutions of {checked.arch}, not {weights.arch}")
     metadata = {
         _SAFETENSORS_METADATA_KEY: _SAFETENSORS_METADATA_VERSION,
         "arch": weights.arch,
@@ -355,8 +353,7 @@ def _guess_preprocessing(p: Path, conv1_1_bias: Any) -> Preprocessing:
     mean = float(_to_tensor(conv1_1_bias).mean()) if conv1_1_bias is not None else 0.0
     guess = CAFFE if mean > _CAFFE_BIAS_MEAN_THRESHOLD else TORCHVISION
     logger.warning(
-        "%s: input convention guessed as %s from conv1_1 (bias mean %.3f); "
-        "pass preprocessing= if that is wrong",
+        "%s: input convention guessed as %s from conv1_1 (bias mean %.3f); pass preprocessing= if that is wrong",
         p,
         guess.name,
         mean,
@@ -416,8 +413,7 @@ def _convs_from_state_dict(state: Mapping[str, Any], label: str) -> dict[str, tu
             f"{label}: features indices {indices} do not match the {arch} layout {_features_indices(arch)}"
         )
     return {
-        name: (feats[i].get("weight"), feats[i].get("bias"))
-        for name, i in zip(conv_names(arch), indices, strict=True)
+        name: (feats[i].get("weight"), feats[i].get("bias")) for name, i in zip(conv_names(arch), indices, strict=True)
     }
 
 
@@ -427,9 +423,7 @@ def _unwrap_checkpoint(obj: Any, label: str) -> Mapping[str, Any]:
             if isinstance(obj.get(key), Mapping):
                 return obj[key]
         return obj
-    raise WeightsError(
-        f"{label}: holds a {type(obj).__name__}, not a state dict (save model.state_dict() instead)"
-    )
+    raise WeightsError(f"{label}: holds a {type(obj).__name__}, not a state dict (save model.state_dict() instead)")
 
 
 def _read_torch(p: Path) -> VGGWeights:
@@ -456,9 +450,7 @@ def _read_torch(p: Path) -> VGGWeights:
                 f"cannot read PyTorch weights file {p}: it holds objects other than tensors (a pickled "
                 "model?); only state dicts are loaded, for safety: save model.state_dict() instead"
             ) from e
-        raise WeightsError(
-            f"cannot read PyTorch weights file {p} (corrupt or truncated?): {_one_line(e)}"
-        ) from e
+        raise WeightsError(f"cannot read PyTorch weights file {p} (corrupt or truncated?): {_one_line(e)}") from e
     state = _unwrap_checkpoint(obj, str(p))
     convs = _convs_from_state_dict(state, str(p))
     prep = _guess_preprocessing(p, convs.get("conv1_1", (None, None))[1])
@@ -605,9 +597,7 @@ def _read_matconvnet(p: Path) -> VGGWeights:
         if weights is not None:
             parts = _as_list(weights)
             if len(parts) != 2:
-                raise WeightsError(
-                    f"{p}: layer {name} should have weights {{kernel, bias}}, found {len(parts)} arrays"
-                )
+                raise WeightsError(f"{p}: layer {name} should have weights {{kernel, bias}}, found {len(parts)} arrays")
             kernel, bias = parts
         else:
             kernel, bias = _field(layer, "filters"), _field(layer, "biases")

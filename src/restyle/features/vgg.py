@@ -76,5 +76,3 @@ def min_input_size(arch: str, layers: Iterable[str]) -> int:
     """
     pools = max(int(n[4]) if n.startswith("pool") else int(n[4]) - 1 for n in layers)
     return 2 ** (pools + 1)
-
-

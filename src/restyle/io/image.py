@@ -278,9 +278,7 @@ def read_image(
             rgb = (rgb * a + bg_tensor * (1.0 - a)).clamp_(0.0, 1.0)
         else:
             alpha_tensor = a.contiguous()
-    return ImageData(
-        pixels=rgb, alpha=alpha_tensor, bit_depth=bit_depth, source=source, original_size=original_size
-    )
+    return ImageData(pixels=rgb, alpha=alpha_tensor, bit_depth=bit_depth, source=source, original_size=original_size)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:

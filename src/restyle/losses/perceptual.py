@@ -109,8 +109,7 @@ class Targets:
     scale: dict[str, float] = field(default_factory=dict)  #: ``content:L``, ``style:L`` and ``tv`` factors
 
     def __or__(self, other: Targets) -> Targets:
-        return Targets({**self.content, **other.content}, {**self.style, **other.style},
-                       {**self.scale, **other.scale})
+        return Targets({**self.content, **other.content}, {**self.style, **other.style}, {**self.scale, **other.scale})
 
 
 class PerceptualLoss(nn.Module):
