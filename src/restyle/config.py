@@ -45,6 +45,10 @@ IMAGE_FITS = ("stretch", "crop")
 DEVICES = ("auto", "cpu", "cuda")
 ALPHA_MODES = ("keep", "composite")
 BIT_DEPTHS = (8, 16)
+#: ``preserve_color`` modes (Gatys et al. 2017, "Controlling Perceptual Factors", §5).
+PRESERVE_COLORS = ("none", "luminance", "histogram")
+#: ``mask_style`` entry that keeps the photo in its region (no style there).
+KEEP = "keep"
 #: Largest longest side accepted (print resolution: 16384 px = A1 at 600 dpi, roughly).
 MAX_SIZE = 16384
 
@@ -171,6 +175,25 @@ def parse_colour(colour: str) -> tuple[int, int, int]:
         raise ConfigError(f"background {colour!r} is not a colour (use #rrggbb or a name like white)") from None
 
 
+def parse_blend(spec: str) -> tuple[float, ...]:
+    """``"0.7,0.3"`` → (0.7, 0.3): non-negative weights of blended styles, not all zero."""
+    items = [v.strip() for v in spec.split(",")]
+    weights = tuple(_number("style_blend weight", v, float) for v in items)
+    for w in weights:
+        _non_negative("style_blend weight", w)
+    if len(weights) < 2 or sum(weights) <= 0:
+        raise ConfigError(f"style_blend {spec!r}: give one weight per style, at least two, not all 0 (e.g. 0.7,0.3)")
+    return weights
+
+
+def parse_list(spec: str) -> list[str]:
+    """``"a.png, b.png"`` → ["a.png", "b.png"] (comma-separated paths of ``mask``/``mask_style``)."""
+    items = [v.strip() for v in spec.split(",")]
+    if not all(items):
+        raise ConfigError(f"{spec!r}: empty entry; separate paths by single commas")
+    return items
+
+
 # ---------------------------------------------------------------------------------- the settings
 _BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
     "ge": operator.ge,
@@ -228,6 +251,28 @@ class RunConfig:
         "Loss formulas: relative (each term divided by its target's size), none "
         "(plain means), or a source's own: neural-style, gatys, cs20, keras, tf-tutorial.",
         choices=NORMALIZATIONS,
+    )
+    # --- artist's controls
+    preserve_color: str = _f(
+        "none",
+        "Keep the photo's colours: none; luminance (paint the luminance only and keep the photo's YCbCr chroma); "
+        "histogram (match the painting's colour mean and covariance to the photo's first).",
+        choices=PRESERVE_COLORS,
+    )
+    style_blend: str | None = _f(
+        None,
+        "Blend the --style images into one output with these weights, e.g. 0.7,0.3 (without it, several styles "
+        "make a batch: one output per style).",
+        parse=parse_blend,
+    )
+    mask: str | None = _f(
+        None,
+        "Region masks, comma-separated images the content's shape (white: the region); each region is painted "
+        "in its --mask-style, the rest of the image in the main style.",
+        parse=parse_list,
+    )
+    mask_style: str | None = _f(
+        None, "For each --mask, the painting of its region, or keep (the photo stays there).", parse=parse_list
     )
     # --- optimisation
     optimizer: str = _f("lbfgs", "Optimiser: lbfgs or adam.", choices=OPTIMIZERS)
@@ -287,6 +332,11 @@ class RunConfig:
             _check_field(f, getattr(self, f.name))
         if not self.style_layers and not self.content_layers:
             raise ConfigError("no content and no style layers: nothing to optimise")
+        masks, styles = (parse_list(v) if v else [] for v in (self.mask, self.mask_style))
+        if len(masks) != len(styles):
+            raise ConfigError(
+                f"{len(masks)} --mask and {len(styles)} --mask-style: give one painting (or keep) per mask"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

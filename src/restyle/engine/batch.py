@@ -108,9 +108,14 @@ def expand_images(paths: Sequence[str | os.PathLike], what: str = "image") -> li
     return out
 
 
-def output_name(content: Path, style: Path) -> str:
-    """``photo.jpg`` × ``monet.png`` → ``photo__monet.png``."""
-    return f"{content.stem}__{style.stem}{BATCH_SUFFIX}"
+def output_name(content: Path, style: Path | list[Path], full: bool = False) -> str:
+    """``photo.jpg`` × ``monet.png`` → ``photo__monet.png``; blended styles join with ``+`` (``photo__a+b.png``).
+
+    ``full`` keeps the suffixes (``photo.jpg__monet.png.png``), to tell ``photo.jpg`` from ``photo.png``.
+    """
+    styles = style if isinstance(style, list) else [style]
+    name = (lambda p: p.name) if full else (lambda p: p.stem)
+    return f"{name(content)}__{'+'.join(name(s) for s in styles)}{BATCH_SUFFIX}"
 
 
 def is_batch(inputs: Sequence[str | os.PathLike], output: str | os.PathLike | None) -> bool:
@@ -140,10 +145,14 @@ def plan_jobs(
     style_files = expand_images(styles, "style")
     if not content_files or not style_files:
         raise ConfigError("give at least one content image and one style image")
-    pairs = [(c, s) for c in content_files for s in style_files]
+    pairs: list[tuple[Path, Path | list[Path]]]
+    if config.style_blend is not None:  # several styles blend into one output per content image
+        pairs = [(c, list(style_files)) for c in content_files]
+    else:
+        pairs = [(c, s) for c in content_files for s in style_files]
     if len(pairs) == 1 and not is_batch([*contents, *styles], output):
         out = check_output(output or "out.png", config)
-        if out.resolve() in {p.resolve() for p in pairs[0]}:
+        if out.resolve() in {p.resolve() for p in (content_files[0], *style_files)}:
             raise ConfigError(f"output {str(out)!r} is one of the input images; choose another name")
         return [Job(out, *pairs[0], config=config)]
     if output is None:
@@ -163,7 +172,7 @@ def plan_jobs(
     for c, s in pairs:
         name = output_name(c, s)
         if name in by_name:  # photo.jpg and photo.png: keep the suffixes in the names
-            name = f"{c.name}__{s.name}{BATCH_SUFFIX}"
+            name = output_name(c, s, full=True)
         if name in by_name:
             other = by_name[name]
             raise ConfigError(f"{other.label} and {c} × {s} would both be written to {name}; rename one")

@@ -41,6 +41,8 @@ class Checkpoint:
     notes: list[str] = field(default_factory=list)
     alpha: torch.Tensor | None = None  #: (1, H, W) alpha of the content image, if kept
     output: str | None = None  #: where the CLI writes the final image (for `restyle resume`)
+    masks: list[torch.Tensor] = field(default_factory=list)  #: region masks as loaded
+    mask_styles: list[torch.Tensor | None] = field(default_factory=list)  #: their paintings (None: keep)
     version: int = FORMAT_VERSION
 
 

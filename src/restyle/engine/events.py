@@ -40,10 +40,14 @@ class Iterate:
     _pixels: torch.Tensor = field(repr=False)
     note: str = ""  #: set when something noteworthy happened (e.g. a step was retried)
     _snapshot: Callable[[], Any] | None = field(default=None, repr=False)
+    _present: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
 
     def pixels(self) -> torch.Tensor:
-        """Current iterate as a detached ``(3, H, W)`` tensor in [0, 1] on the CPU."""
-        return self._pixels.detach()[0].clamp(0, 1).float().cpu()
+        """Current image as a detached ``(3, H, W)`` tensor in [0, 1] on the CPU (as the result will look)."""
+        x = self._pixels.detach()
+        if self._present is not None:
+            x = self._present(x)
+        return x[0].clamp(0, 1).float().cpu()
 
     def image(self) -> Image.Image:
         """Current iterate as an 8-bit RGB PIL image (computed only when asked)."""

@@ -20,15 +20,15 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from PIL import Image
 
-from restyle.config import RunConfig, parse_colour, parse_image_size, parse_noise
+from restyle.config import KEEP, RunConfig, parse_blend, parse_colour, parse_image_size, parse_list, parse_noise
 from restyle.engine.pyramid import resize
-from restyle.errors import ConfigError
+from restyle.errors import ConfigError, ImageError
 from restyle.features.preprocessing import Preprocessing
 from restyle.io.image import ImageData, pil_to_tensor, read_image
 
@@ -57,13 +57,21 @@ def load_input(image: ImageLike, max_side: int | None = None, config: RunConfig 
     return read_image(image, max_side=max_side, alpha=config.alpha, background=parse_colour(config.background))
 
 
-def fingerprint(content: torch.Tensor, alpha: torch.Tensor | None, styles: Sequence[torch.Tensor]) -> str:
+def fingerprint(
+    content: torch.Tensor,
+    alpha: torch.Tensor | None,
+    styles: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor] = (),
+    mask_styles: Sequence[torch.Tensor | None] = (),
+) -> str:
     """sha256 (hex) of the input pixels as the run sees them: identical inputs give identical runs.
 
     The one identity of a run's inputs: skip/resume of batches, sweep cells and checkpoints all use it.
+    Region masks and their paintings count only when there are any (so older results still match).
     """
     h = hashlib.sha256()
-    for t in (content, alpha, *styles):
+    extra = [*masks, *mask_styles] if masks else []
+    for t in (content, alpha, *styles, *extra):
         if t is None:
             h.update(b"none")
             continue
@@ -80,6 +88,8 @@ class RunInputs:
     config: RunConfig  #: with ``size`` set to the fixed ``image_size``'s longest side, when one is given
     content: ImageData
     styles: list[ImageData]
+    masks: list[torch.Tensor] = field(default_factory=list)  #: (1, H, W) in [0, 1], the content's size
+    mask_styles: list[torch.Tensor | None] = field(default_factory=list)  #: (3, h, w) pixels, None: keep
 
     @property
     def style_pixels(self) -> list[torch.Tensor]:
@@ -88,7 +98,7 @@ class RunInputs:
 
     def fingerprint(self) -> str:
         """:func:`fingerprint` of these inputs."""
-        return fingerprint(self.content.pixels, self.content.alpha, self.style_pixels)
+        return fingerprint(self.content.pixels, self.content.alpha, self.style_pixels, self.masks, self.mask_styles)
 
 
 def fixed_size(spec: str, width: int, height: int) -> tuple[int, int]:
@@ -171,13 +181,56 @@ def load_run_inputs(config: RunConfig, content: ImageLike, style: ImageLike | li
     :class:`RunInputs` again returns them unchanged.
     """
     items: list[Any] = style if isinstance(style, list) else [style]
+    side = round(config.size * config.style_scale)
     if config.image_size is None:
         c = load_input(content, max_side=config.size, config=config)
-        side = round(config.size * config.style_scale)
-        return RunInputs(config, c, [load_input(s, max_side=side, config=config) for s in items])
-    c = load_input(content, config=config)
-    s = [load_input(x, config=config) for x in items]
-    c, pixels = fixed_size_inputs(config, c, [x.pixels for x in s])
-    styles = [dataclasses.replace(x, pixels=p, alpha=None) for x, p in zip(s, pixels, strict=True)]
-    size = max(c.pixels.shape[1], c.pixels.shape[2])
-    return RunInputs(dataclasses.replace(config, size=size), c, styles)
+        styles = [load_input(s, max_side=side, config=config) for s in items]
+    else:
+        c = load_input(content, config=config)
+        s = [load_input(x, config=config) for x in items]
+        c, pixels = fixed_size_inputs(config, c, [x.pixels for x in s])
+        styles = [dataclasses.replace(x, pixels=p, alpha=None) for x, p in zip(s, pixels, strict=True)]
+        config = dataclasses.replace(config, size=max(c.pixels.shape[1], c.pixels.shape[2]))
+    if config.style_blend is not None and len(parse_blend_weights(config)) != len(styles):
+        n = len(parse_blend_weights(config))
+        raise ConfigError(f"style_blend has {n} weights for {len(styles)} style images; give one weight per style")
+    if not config.mask:
+        return RunInputs(config, c, styles)
+    masks = [load_mask(path, c.pixels.shape[2], c.pixels.shape[1]) for path in parse_list(config.mask)]
+    mask_styles = [
+        None if p == KEEP else load_input(p, max_side=side, config=config).pixels
+        for p in parse_list(config.mask_style or "")
+    ]
+    return RunInputs(config, c, styles, masks, mask_styles)
+
+
+def parse_blend_weights(config: RunConfig) -> tuple[float, ...]:
+    """The ``style_blend`` weights, normalised to sum 1 (empty without ``style_blend``)."""
+    if config.style_blend is None:
+        return ()
+    weights = parse_blend(config.style_blend)
+    total = sum(weights)
+    return tuple(w / total for w in weights)
+
+
+#: How far a mask's aspect ratio may differ from the content's (relative).
+MASK_ASPECT_TOLERANCE = 0.02
+
+
+def load_mask(path: str, width: int, height: int) -> torch.Tensor:
+    """A region mask as ``(1, height, width)`` in [0, 1] (its grey level; white is the region).
+
+    Raises:
+        ImageError: not an image, another aspect ratio than the content's, or empty (all black).
+    """
+    data = read_image(path)
+    mw, mh = data.pixels.shape[2], data.pixels.shape[1]
+    if abs(mw / mh - width / height) > MASK_ASPECT_TOLERANCE * width / height:
+        raise ImageError(
+            f"mask {path!r} is {mw}x{mh}, not the content's aspect ({width}x{height}); make it the content's shape"
+        )
+    grey = data.pixels.mean(dim=0, keepdim=True)
+    mask = torch.nn.functional.interpolate(grey[None], size=(height, width), mode="area")[0].clamp(0, 1)
+    if float(mask.mean()) < 1e-3:
+        raise ImageError(f"mask {path!r} is empty (all black): white marks the region to paint")
+    return mask

@@ -71,7 +71,9 @@ def check_output(output: str | os.PathLike, config: RunConfig) -> Path:
 
 def checkpoint_fingerprint(checkpoint: Checkpoint) -> str:
     """:func:`fingerprint` of the inputs stored in a checkpoint (equal to that of the files it was made from)."""
-    return fingerprint(checkpoint.content, checkpoint.alpha, checkpoint.styles)
+    return fingerprint(
+        checkpoint.content, checkpoint.alpha, checkpoint.styles, checkpoint.masks, checkpoint.mask_styles
+    )
 
 
 def is_finished(output: str | os.PathLike, config: RunConfig, inputs_sha256: str) -> bool:

@@ -22,9 +22,10 @@ import torch
 from PIL import Image
 
 from restyle.config import RunConfig, parse_init
+from restyle.engine import color
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
-from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image
+from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
 from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
@@ -35,7 +36,7 @@ from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
 from restyle.features.vgg import VGGFeatures, min_input_size
 from restyle.io.image import ImageData, tensor_to_pil
-from restyle.losses.perceptual import PerceptualLoss
+from restyle.losses.perceptual import PerceptualLoss, Region, Targets
 
 __all__ = ["MAX_RETRIES", "RunState", "StylizeResult", "Stylizer", "resolve_device", "stylize"]
 
@@ -136,7 +137,28 @@ class RunState:
             history=list(self.history),
             notes=list(self.notes),
             alpha=inputs.content.alpha,
+            masks=list(inputs.masks),
+            mask_styles=list(inputs.mask_styles),
         )
+
+
+@dataclass
+class _RunImages:
+    """A run's images on its device: what the loss compares with, and how to show the iterate."""
+
+    content: torch.Tensor  #: (1, 3, H, W) as optimised (grey with ``preserve_color=luminance``)
+    original: torch.Tensor  #: the photo as loaded
+    styles: list[torch.Tensor]
+    blend: tuple[float, ...]  #: weights of ``styles`` (empty: equal)
+    masks: list[torch.Tensor]
+    mask_styles: list[torch.Tensor | None]
+    luminance: bool = False
+
+    def present(self, x: torch.Tensor) -> torch.Tensor:
+        """The iterate as the user sees it: with the photo's chroma put back in luminance mode."""
+        if not self.luminance:
+            return x
+        return color.with_chroma(x, resize(self.original, (x.shape[-1], x.shape[-2])))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -233,8 +255,7 @@ class Stylizer:
         )
         t0 = time.perf_counter() - state.elapsed
         timer = {"targets_s": 0.0}
-        content_px = inputs.content.pixels[None].to(self.device)
-        style_px = [s[None].to(self.device) for s in inputs.style_pixels]
+        images = self._images(inputs)
         generator = torch.Generator().manual_seed(c.seed)
         total_steps = c.iterations * len(sizes)
 
@@ -244,7 +265,7 @@ class Stylizer:
         oom = ""
         for si in range(state.scale, len(sizes)):
             try:
-                size = self._prepare_scale(state, si, sizes[si], content_px, style_px, generator, timer)
+                size = self._prepare_scale(state, si, sizes[si], images, generator, timer)
             except (RuntimeError, MemoryError) as e:  # allocation failures only; anything else is a bug
                 oom = self._allocation_failed(e, state)
                 break
@@ -272,11 +293,12 @@ class Stylizer:
                             state.pixels,
                             note,
                             snapshot,
+                            images.present,
                         )
                     )
             if self._stop:
                 break
-        result = self._result(state, inputs, time.perf_counter() - t0, timer["targets_s"], snapshot)
+        result = self._result(state, inputs, images, time.perf_counter() - t0, timer["targets_s"], snapshot)
         result.out_of_memory = oom
         return result
 
@@ -319,6 +341,8 @@ class Stylizer:
                 c,
                 ImageData(resume.content, resume.alpha, 8, "<checkpoint>", w_h),
                 [ImageData(s, None, 8, "<checkpoint>", (s.shape[2], s.shape[1])) for s in resume.styles],
+                list(resume.masks),
+                list(resume.mask_styles),
             )
         if isinstance(content, RunInputs):
             return content
@@ -345,23 +369,35 @@ class Stylizer:
         state: RunState,
         si: int,
         longest: int,
-        content: torch.Tensor,
-        styles: list[torch.Tensor],
+        images: _RunImages,
         generator: torch.Generator,
         timer: dict[str, float],
     ) -> tuple[int, int]:
         """Targets, start image and optimiser of scale ``si``; returns its (width, height)."""
         c = self.config
+        content = images.content
         size = fit_size(content.shape[-1], content.shape[-2], longest)
         ts = time.perf_counter()
         scaled = resize(content, size)
-        style_scaled = [resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale))) for s in styles]
-        if self.targets is None:
-            self.loss.targets = self.loss.compute_targets(scaled, style_scaled)
-        else:
-            self.loss.targets = self.targets.content(self.loss, self.network, scaled) | self.targets.style(
-                self.loss, self.network, style_scaled
-            )
+
+        def style_at_scale(s: torch.Tensor) -> torch.Tensor:
+            return resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale)))
+
+        targets = self._content_targets(scaled) | self._style_targets(
+            [style_at_scale(s) for s in images.styles], images.blend
+        )
+        if images.masks:
+            regions = []
+            for mask, painting in zip(images.masks, images.mask_styles, strict=True):
+                m = torch.nn.functional.interpolate(mask[None], size=(size[1], size[0]), mode="area")
+                if painting is None:
+                    regions.append(Region(m, None))
+                else:
+                    half = self._style_targets([style_at_scale(painting)], ())
+                    regions.append(Region(m, half.style, half.scale))
+            targets.regions = regions
+            targets.rest = (1 - sum(r.mask for r in regions)).clamp(0, 1)
+        self.loss.targets = targets
         timer["targets_s"] += time.perf_counter() - ts
         resuming = state.optimizer_state is not None and si == state.scale
         if state.pixels is None:
@@ -379,6 +415,42 @@ class Stylizer:
             state.optimizer_state = None
         state.good = state.pixels.detach().clone()
         return size
+
+    def _content_targets(self, image: torch.Tensor) -> Targets:
+        if self.targets is None:
+            return self.loss.content_targets(image)
+        return self.targets.content(self.loss, self.network, image)
+
+    def _style_targets(self, images: list[torch.Tensor], blend: tuple[float, ...]) -> Targets:
+        if self.targets is None:
+            return self.loss.style_targets(images, blend)
+        return self.targets.style(self.loss, self.network, images, blend)
+
+    def _images(self, inputs: RunInputs) -> _RunImages:
+        """The run's images on its device, in the colours it optimises (see :mod:`restyle.engine.color`)."""
+        c = self.config
+        dev = self.device
+        original = inputs.content.pixels[None].to(dev)
+        styles = [s[None].to(dev) for s in inputs.style_pixels]
+        paintings = [None if p is None else p[None].to(dev) for p in inputs.mask_styles]
+        masks = [m.to(dev) for m in inputs.masks]
+        content = original
+        if c.preserve_color == "luminance":
+            content = color.luminance(original)
+            styles = [color.match_luminance(s, original) for s in styles]
+            paintings = [None if p is None else color.match_luminance(p, original) for p in paintings]
+        elif c.preserve_color == "histogram":
+            styles = [color.match_histogram(s, original) for s in styles]
+            paintings = [None if p is None else color.match_histogram(p, original) for p in paintings]
+        return _RunImages(
+            content,
+            original,
+            styles,
+            parse_blend_weights(c),
+            masks,
+            paintings,
+            luminance=c.preserve_color == "luminance",
+        )
 
     def _guarded_step(self, state: RunState) -> tuple[dict[str, float], str]:
         """One optimiser step; a NaN/inf loss or image restores the last good iterate and retries.
@@ -412,7 +484,13 @@ class Stylizer:
         return values, note
 
     def _result(
-        self, state: RunState, inputs: RunInputs, total: float, targets_s: float, snapshot: Callable[[], Checkpoint]
+        self,
+        state: RunState,
+        inputs: RunInputs,
+        images: _RunImages,
+        total: float,
+        targets_s: float,
+        snapshot: Callable[[], Checkpoint],
     ) -> StylizeResult:
         x = state.pixels
         assert x is not None
@@ -421,7 +499,7 @@ class Stylizer:
         # Losses of the final image itself (the last event reports the iterate before the last update).
         with torch.no_grad():
             final_terms = {k: float(v) for k, v in self.loss(x.detach()).items()}
-        pixels = x.detach()[0].clamp(0, 1).float().cpu()
+        pixels = images.present(x.detach())[0].clamp(0, 1).float().cpu()
         alpha = inputs.content.alpha
         if alpha is not None:
             alpha = resize(alpha[None], (pixels.shape[2], pixels.shape[1]))[0].cpu()

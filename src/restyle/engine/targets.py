@@ -54,10 +54,13 @@ class TargetCache:
         )
         return self._get(key, lambda: loss.content_targets(image))
 
-    def style(self, loss: PerceptualLoss, network: Hashable, images: Sequence[torch.Tensor]) -> Targets:
-        """``loss.style_targets(images)``, computed once per distinct inputs and network."""
-        key = (network, loss.normalize, "style", tuple(sorted(loss.style_layers)), tuple(tensor_key(s) for s in images))
-        return self._get(key, lambda: loss.style_targets(images))
+    def style(
+        self, loss: PerceptualLoss, network: Hashable, images: Sequence[torch.Tensor], blend: Sequence[float] = ()
+    ) -> Targets:
+        """``loss.style_targets(images, blend)``, computed once per distinct inputs, weights and network."""
+        styles = tuple(tensor_key(s) for s in images)
+        key = (network, loss.normalize, "style", tuple(sorted(loss.style_layers)), styles, tuple(blend))
+        return self._get(key, lambda: loss.style_targets(images, blend))
 
     def stats(self) -> dict[str, float]:
         """The counters as a dict (for timings records)."""

@@ -107,9 +107,44 @@ class Targets:
     content: dict[str, torch.Tensor] = field(default_factory=dict)
     style: dict[str, torch.Tensor] = field(default_factory=dict)
     scale: dict[str, float] = field(default_factory=dict)  #: ``content:L``, ``style:L`` and ``tv`` factors
+    #: Guided Grams (Gatys et al. 2017 §4), one :class:`Region` per mask; the main ``style`` targets then
+    #: apply to ``rest``, the part of the image no region covers.
+    regions: list[Region] = field(default_factory=list)
+    rest: torch.Tensor | None = None
 
     def __or__(self, other: Targets) -> Targets:
-        return Targets({**self.content, **other.content}, {**self.style, **other.style}, {**self.scale, **other.scale})
+        return Targets(
+            {**self.content, **other.content},
+            {**self.style, **other.style},
+            {**self.scale, **other.scale},
+            self.regions or other.regions,
+            self.rest if self.rest is not None else other.rest,
+        )
+
+
+@dataclass
+class Region:
+    """One masked region: ``mask`` ``(1, 1, H, W)`` in [0, 1] at the image's size, its Grams and their scales."""
+
+    mask: torch.Tensor
+    style: dict[str, torch.Tensor] | None  #: None: no style here (the photo stays)
+    scale: dict[str, float] = field(default_factory=dict)
+
+
+def _guided_style(formula: _Formula, f: torch.Tensor, region: Region, layer: str, image: torch.Tensor) -> torch.Tensor:
+    """The style term of one region at one layer, weighted by the region's share of the image.
+
+    The mask is area-averaged to the layer's resolution; the features are multiplied by it and
+    rescaled so that their Gram is ``(F m)(F m)ᵀ / (C·Σm²)``: with a mask of ones, exactly the
+    plain term.
+    """
+    assert region.style is not None
+    m = torch.nn.functional.interpolate(region.mask, size=f.shape[-2:], mode="area")
+    energy = m.square().mean()
+    if float(energy) < 1e-8:  # the region vanishes at this resolution
+        return f.new_zeros(())
+    guided = f * (m / energy.sqrt())
+    return m.mean() * region.scale[f"style:{layer}"] * formula.style(guided, region.style[layer], image)
 
 
 class PerceptualLoss(nn.Module):
@@ -159,13 +194,23 @@ class PerceptualLoss(nn.Module):
         return Targets(content=features, scale=scale)
 
     @torch.no_grad()
-    def style_targets(self, styles: Sequence[torch.Tensor]) -> Targets:
-        """Style Gram targets; several style images are averaged with equal weights."""
+    def style_targets(self, styles: Sequence[torch.Tensor], blend: Sequence[float] = ()) -> Targets:
+        """Style Gram targets; several style images are blended with the weights ``blend`` (default: equal).
+
+        The Grams are averaged with those weights (normalised to sum 1), so ``blend=(1, 0)`` gives
+        exactly the first style's targets.
+        """
+        weights = list(blend) or [1.0] * len(styles)
+        if len(weights) != len(styles):
+            raise ValueError(f"{len(weights)} blend weights for {len(styles)} styles")
+        total = sum(weights)
         grams: dict[str, torch.Tensor] = {}
-        for image in styles:
+        for image, w in zip(styles, weights, strict=True):
+            if w == 0:  # contributes nothing (and costs no forward)
+                continue
             feats = self.extractor(image)
             for n in self.style_layers:
-                g = gram_matrix(feats[n]) / len(styles)
+                g = gram_matrix(feats[n]) * (w / total) if w != total else gram_matrix(feats[n])
                 grams[n] = grams[n] + g if n in grams else g
         return Targets(style=grams, scale={f"style:{n}": self._norm(g) for n, g in grams.items()})
 
@@ -198,10 +243,18 @@ class PerceptualLoss(nn.Module):
             div = sum(self.content_layers.values()) if formula.average_layers else 1.0
             terms["content"] = self.weights["content"] * s / div
         if self.style_layers:
-            s = sum(
-                w * t.scale[f"style:{n}"] * formula.style(feats[n], t.style[n], image)
-                for n, w in self.style_layers.items()
-            )
+            if t.rest is None:
+                s = sum(
+                    w * t.scale[f"style:{n}"] * formula.style(feats[n], t.style[n], image)
+                    for n, w in self.style_layers.items()
+                )
+            else:
+                parts = [Region(t.rest, t.style, t.scale), *(r for r in t.regions if r.style is not None)]
+                s = sum(
+                    w * _guided_style(formula, feats[n], region, n, image)
+                    for n, w in self.style_layers.items()
+                    for region in parts
+                )
             div = sum(self.style_layers.values()) if formula.average_layers else 1.0
             terms["style"] = self.weights["style"] * s / div
         if self.weights["tv"]:
