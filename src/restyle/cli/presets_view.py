@@ -33,6 +33,11 @@ shows every value with its source. This page is generated: `restyle presets --ma
 **Units.** restyle optimises pixels in [0, 1]; the TensorFlow seeds optimise the 0-255 network
 input, so their learning rate `L` is `L/255` here and Adam's epsilon `255*eps` (gradients are 255x
 larger); the loss values are the seeds' own: `--normalize` computes each source's exact formulas.
+Those raw sums reach 1e8-1e12, so an L-BFGS step with no curvature known yet (`lr * gradient`) would
+move pixels by thousands of times their range (issue 14: neural-style painted flat grey); restyle's
+L-BFGS bounds every step to half the pixel range (restyle's own recipe never comes near it), and a
+guard restores the last good image when the loss jumps 10x above its best, resets the optimiser
+when the loss stops changing, and warns when a result is flat or its loss never fell.
 
 **Layers.** In the seeds (and Keras' `blockB_convC`) `convB_C` is the conv output *after* its ReLU,
 restyle's `reluB_C` (restyle's `convB_C` is before the ReLU).

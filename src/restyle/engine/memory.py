@@ -13,7 +13,7 @@ process, torch, the weights). It sums, at the step's image size, what one forwar
   style layer's Gram difference, the TV term's two image differences (with the activations, this
   is what autograd saves: the tests check it against autograd's saved tensors within 10%);
 * **targets** -- the content targets of every scale (the target cache keeps them) and the Grams;
-* **image-sized buffers** -- the iterate, its gradient, the last good copy, two transient copies
+* **image-sized buffers** -- the iterate, its gradient, two guard copies, two transient copies
   (preprocessing, TV), the optimiser's state: Adam 2 images, L-BFGS 2 per remembered step
   (``min(lbfgs_history, iterations)``) plus 3;
 * **network** -- two more copies of the weights in use (oneDNN/cuDNN keep weights reordered for
@@ -134,7 +134,7 @@ def estimate(
         BACKWARD_COPIES * largest,
         content + grams + tv,
         targets + grams,
-        (5 + state) * image,
+        (6 + state) * image,
         NETWORK_COPIES * network_params * FLOAT + RUNTIME_OVERHEAD,
     )
 

@@ -1,4 +1,24 @@
-"""Optimisers over the image pixels."""
+"""Optimisers over the image pixels.
+
+L-BFGS in pixel units. torch's L-BFGS (stepped without a line search, as neural-style does)
+has one step whose size has no scale of its own: while no curvature pair is in its memory
+(the first pair after the probe step was rejected because ``yᵀs <= 1e-10``, e.g. the negative
+curvature at a nearly flat start image) it steps ``lr·g`` — an identity inverse Hessian, in
+units of pixel² per loss unit. With the loss in the 1e8 range of neural-style's raw sums and
+the image in [0, 1] that step moved pixels by up to 1.7e3 (1700 times the whole pixel range),
+the loss jumped to 6e21, and the curvature pair of that step set the inverse-Hessian scale to
+2.5e-13: every later step was ~1e-8 px, below float32 resolution, so the run stood still on a
+grey image. (The seeds optimise 0-255 pixels, which makes the same step 255² times smaller.)
+
+:class:`BoundedLBFGS` is torch's L-BFGS with one addition: a step that would move any pixel by
+more than ``max_step`` (in [0, 1] units; :data:`MAX_STEP`) is shortened along its own
+direction, and the step length kept in the optimiser's state is shortened with it, so the next
+curvature pair is the step actually taken. A step within the bound is torch's own, bit for bit
+(restyle's default recipe never reaches the bound), so results of runs that were fine are
+unchanged; quasi-Newton steps are invariant to the loss scale anyway, and the bound makes the
+one step that is not (and any step at all) mean at most ``max_step`` of the pixel range,
+whatever the loss scale. The state dict is torch's, so checkpoints are interchangeable.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +28,47 @@ from restyle.config import RunConfig
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
+#: The most one L-BFGS step may move any pixel, in [0, 1] units (1 is the whole range). restyle's
+#: default recipe moves pixels by at most ~0.25 per step (max 0.22 over 40 steps at 256 px, 0.3
+#: at 64 px), healthy raw-scale runs (gatys2016) ~0.22; 0.5 leaves room for those and cuts a
+#: runaway step (1.7e3 px in issue 14) to half the pixel range.
+MAX_STEP = 0.5
+
+
+class BoundedLBFGS(torch.optim.LBFGS):
+    """torch's L-BFGS whose every step moves each pixel by at most ``max_step``.
+
+    Only for ``max_iter=1`` without a line search (one step per :meth:`step` call), as
+    :func:`make_optimizer` builds it. ``bounded`` counts the steps that were shortened.
+    """
+
+    def __init__(self, params, *, max_step: float = MAX_STEP, **kwargs) -> None:
+        if kwargs.get("max_iter", 1) != 1 or kwargs.get("line_search_fn") is not None:
+            raise ValueError("BoundedLBFGS takes one step per call (max_iter=1) and no line search")
+        super().__init__(params, max_iter=1, **{k: v for k, v in kwargs.items() if k != "max_iter"})
+        if not max_step > 0:
+            raise ValueError(f"max_step must be positive, got {max_step}")
+        self.max_step = float(max_step)
+        self.bounded = 0
+
+    @torch.no_grad()
+    def step(self, closure):  # type: ignore[override]
+        """One L-BFGS step (one closure evaluation), shortened to the pixel bound when needed."""
+        (p,) = self._params
+        before = p.detach().clone()
+        loss = super().step(closure)
+        state = self.state[p]
+        if "d" not in state:  # the gradient was already zero: torch took no step
+            return loss
+        largest = float((p - before).abs().max())
+        if largest > self.max_step:  # NaN compares False: the caller's NaN guard sees it
+            t = float(state["t"]) * (self.max_step / largest)
+            p.copy_(before)
+            p.add_(state["d"].view_as(p), alpha=t)
+            state["t"] = t  # the next curvature pair uses s = d·t, the step actually taken
+            self.bounded += 1
+        return loss
+
 
 def make_optimizer(config: RunConfig, image: torch.Tensor) -> torch.optim.Optimizer:
     """The optimiser named by ``config.optimizer`` over the single tensor ``image``.
@@ -15,16 +76,18 @@ def make_optimizer(config: RunConfig, image: torch.Tensor) -> torch.optim.Optimi
     L-BFGS is stepped once per call (``max_iter=1``) so every iteration costs exactly one
     forward/backward and emits one event; its history lives in the optimiser state, so
     this is the same algorithm as one long call. Its tolerances are disabled: runs stop
-    after the requested iterations, as in neural-style.
+    after the requested iterations, as in neural-style. Its steps are bounded to
+    :data:`MAX_STEP` per pixel (:class:`BoundedLBFGS`). Adam needs no bound: its steps are
+    ``lr`` per pixel whatever the loss scale, and the run clamps its iterate to [0, 1].
     """
     lr = config.lr if config.lr is not None else DEFAULT_LR[config.optimizer]
     if config.optimizer == "lbfgs":
-        return torch.optim.LBFGS(
+        return BoundedLBFGS(
             [image],
             lr=lr,
-            max_iter=1,
             history_size=config.lbfgs_history,
             tolerance_grad=-1,
             tolerance_change=-1,
+            max_step=MAX_STEP,
         )
     return torch.optim.Adam([image], lr=lr, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps)

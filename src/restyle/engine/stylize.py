@@ -25,6 +25,7 @@ from restyle.config import RunConfig, parse_init
 from restyle.engine import color
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
+from restyle.engine.health import HealthMonitor, final_warnings, join_notes
 from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
 from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
@@ -88,8 +89,8 @@ class RunState:
     """Where a run stands between two steps: :class:`Checkpoint`'s fields, live.
 
     ``pixels`` is the iterate of the current scale (on the run's device, requiring grad) and
-    ``optimizer`` its optimiser; ``good`` (the last finite iterate) and ``retries`` are the
-    numerical guard's and are not checkpointed.
+    ``optimizer`` its optimiser; ``good`` (the last iterate whose loss was accepted), ``retries``
+    and ``health`` are the guard's and are not checkpointed (the monitor replays ``history``).
     """
 
     lr: float
@@ -104,6 +105,7 @@ class RunState:
     optimizer_state: dict[str, Any] | None = None  #: a resumed optimiser's state, loaded at its scale
     good: torch.Tensor | None = None
     retries: int = 0
+    health: HealthMonitor = field(default_factory=HealthMonitor)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, device: torch.device) -> RunState:
@@ -278,6 +280,11 @@ class Stylizer:
                 state.scale_step += 1
                 state.step += 1
                 state.history.append({"step": state.step, "scale": si, **values})
+                if state.step == total_steps:  # the finished image: flat? did the loss ever fall?
+                    assert state.pixels is not None
+                    warnings = final_warnings(images.present(state.pixels.detach()), state.history, scales=len(sizes))
+                    state.notes.extend(warnings)
+                    note = join_notes(note, *warnings)
                 if callback is not None:
                     assert state.pixels is not None
                     callback(
@@ -316,13 +323,13 @@ class Stylizer:
         )
 
     def _allocation_failed(self, error: RuntimeError | MemoryError, state: RunState) -> str:
-        """Handle an allocation failure like a stop: back to the last good iterate; returns the message."""
+        """Handle an allocation failure like a stop (the iterate is kept as it was); returns the message."""
         if not is_allocation_failure(error):
             raise error
         if state.pixels is None or state.good is None:  # nothing computed yet: nothing to save
             raise OutOfMemory(f"out of memory before the first step ({_first_line(error)}); {MEMORY_ADVICE}") from None
-        with torch.no_grad():
-            state.pixels.copy_(state.good)
+        # The allocations that fail are the forward's and backward's, before the optimiser touches the
+        # iterate or its state: both still describe the run after the last finished step.
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         self._stop = True
@@ -408,6 +415,7 @@ class Stylizer:
             x = resize(state.pixels.detach(), size)
             state.scale_step = 0
         state.scale, state.retries = si, 0
+        state.health.start_scale(si, [h["total"] for h in state.history if h["scale"] == si])
         state.pixels = x.detach().clone().requires_grad_(True)
         state.optimizer = make_optimizer(c.replace(lr=state.lr), state.pixels)
         if resuming:
@@ -453,35 +461,46 @@ class Stylizer:
         )
 
     def _guarded_step(self, state: RunState) -> tuple[dict[str, float], str]:
-        """One optimiser step; a NaN/inf loss or image restores the last good iterate and retries.
+        """One optimiser step, watched by the health guard (:mod:`restyle.engine.health`).
 
-        Each retry halves the step size (up to :data:`MAX_RETRIES` per scale, then
-        :class:`NumericalError`). Returns the loss terms and a note ("" unless retried).
+        A non-finite loss or image, or a loss that jumped far above the best so far, restores the
+        last iterate whose loss was accepted and retries with half the step size (non-finite ones
+        at most :data:`MAX_RETRIES` times per scale, then :class:`NumericalError`); a stalled loss
+        resets the optimiser's memory. Returns the loss terms and a note ("" unless something
+        happened).
         """
         c = self.config
         x, note = state.pixels, ""
         assert x is not None and state.optimizer is not None and state.good is not None
         while True:
+            here = x.detach().clone()  # the iterate this step evaluates
             values = self._step(state.optimizer, x)
-            if all(math.isfinite(v) for v in values.values()) and bool(torch.isfinite(x).all()):
+            finite = all(math.isfinite(v) for v in values.values()) and bool(torch.isfinite(x).all())
+            verdict = state.health.check(values["total"], state.step + 1, finite)
+            if not verdict.restore:
                 break
-            state.retries += 1
-            if state.retries > MAX_RETRIES:
-                raise NumericalError(
-                    f"loss is not finite at step {state.step + 1} even after {MAX_RETRIES} smaller steps; "
-                    "try a smaller --lr or smaller loss weights"
-                )
+            if verdict.kind == "nonfinite":
+                state.retries += 1
+                if state.retries > MAX_RETRIES:
+                    raise NumericalError(
+                        f"loss is not finite at step {state.step + 1} even after {MAX_RETRIES} smaller steps; "
+                        "try a smaller --lr or smaller loss weights"
+                    )
             state.lr /= 2
             with torch.no_grad():
                 x.copy_(state.good)
             state.optimizer = make_optimizer(c.replace(lr=state.lr), x)
-            note = f"non-finite loss at step {state.step + 1}: restored last good image, lr now {state.lr:g}"
+            note = f"{verdict.note}: restored last good image, lr now {state.lr:g}"
             state.notes.append(note)
-        with torch.no_grad():
-            if c.optimizer == "adam":
+        state.good.copy_(here)
+        if verdict.reset:  # stalled: the same iterate, a fresh optimiser memory
+            state.optimizer = make_optimizer(c.replace(lr=state.lr), x)
+        if verdict.note:
+            state.notes.append(verdict.note)
+        if c.optimizer == "adam":
+            with torch.no_grad():
                 x.clamp_(0, 1)
-            state.good.copy_(x)
-        return values, note
+        return values, join_notes(note, verdict.note)
 
     def _result(
         self,
