@@ -307,6 +307,13 @@ class RunConfig:
         "stretch", "How --image-size meets another aspect ratio: stretch, or crop (centre) first.", choices=IMAGE_FITS
     )
     style_scale: float = _f(1.0, "Style image's longest side relative to --size.", ge=0.05, le=8)
+    tile: int = _f(
+        0,
+        "Tile the steps of scales larger than N px (overlapping tiles, global style statistics: the same "
+        "gradient, bounded memory); 0: tile only the scales whose step would not fit in memory.",
+        ge=0,
+        le=MAX_SIZE,
+    )
     # Where the run executes, not what it computes: CPU and CUDA differ only by float rounding, and
     # "auto" names a different device on each machine, so results are reused across devices.
     device: str = _f("auto", "cpu, cuda, or auto (cuda when available).", choices=DEVICES, affects_image=False)

@@ -199,12 +199,17 @@ def print_plans(jobs: list[Job], config: RunConfig) -> None:
         peak = plan.peak
         if i == 0:
             table = Table(title=f"plan: {job.label} → {job.output}", title_justify="left")
-            for col in ("scale", "size", "steps", "peak memory", "s/step (est.)"):
+            for col in ("scale", "size", "steps", "tiles", "peak memory", "s/step (est.)"):
                 table.add_column(col, justify="right")
             for k, s in enumerate(plan.scales, 1):
                 per_step = f"{s.seconds_per_step:.2f}" if s.seconds_per_step is not None else "-"
                 table.add_row(
-                    str(k), f"{s.size[0]}x{s.size[1]}", str(s.steps), f"{s.memory.total / 1e9:.2f} GB", per_step
+                    str(k),
+                    f"{s.size[0]}x{s.size[1]}",
+                    str(s.steps),
+                    str(s.tiles or "-"),
+                    f"{s.memory.total / 1e9:.2f} GB",
+                    per_step,
                 )
             console.print(table)
             if plan.seconds is not None:

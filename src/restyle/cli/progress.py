@@ -84,6 +84,8 @@ class RunProgress:
             self.progress.start()
             self.started = True
         desc = f"{self.label} {event.size[0]}x{event.size[1]} ({event.scale + 1}/{event.scales})"
+        if event.tiles:
+            desc += f" in {event.tiles} tiles"
         self.progress.update(
             self.task,
             total=event.total_steps,

@@ -41,6 +41,7 @@ class Iterate:
     note: str = ""  #: set when something noteworthy happened (e.g. a step was retried)
     _snapshot: Callable[[], Any] | None = field(default=None, repr=False)
     _present: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
+    tiles: int = 0  #: tiles each step of this scale is evaluated in (0: untiled)
 
     def pixels(self) -> torch.Tensor:
         """Current image as a detached ``(3, H, W)`` tensor in [0, 1] on the CPU (as the result will look)."""

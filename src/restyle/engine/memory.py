@@ -117,12 +117,18 @@ def estimate(
     style_layers: Sequence[str],
     sizes: Sequence[tuple[int, int]],
     network_params: int,
+    box: tuple[int, int] | None = None,
 ) -> MemoryEstimate:
-    """The estimate of the largest step of a run whose scales have ``sizes`` = [(w, h), ...], coarse to fine."""
+    """The estimate of a step at the last of ``sizes`` = [(w, h), ...] (the scales so far, coarse to fine).
+
+    ``box``: the step is tiled (:mod:`restyle.engine.tiling`) with tiles of at most ``box`` = (w, h)
+    pixels, halo included: the network's part is that of one box, plus an image-sized gradient.
+    """
     width, height = sizes[-1]
+    bw, bh = box or (width, height)
     layers = [*content_layers, *style_layers]
-    saved, largest = activation_bytes(arch, layers, width, height, config.pooling)
-    content = sum(math.prod(_layer_shape(arch, n, width, height)) for n in content_layers) * FLOAT
+    saved, largest = activation_bytes(arch, layers, bw, bh, config.pooling)
+    content = sum(math.prod(_layer_shape(arch, n, bw, bh)) for n in content_layers) * FLOAT
     targets = sum(math.prod(_layer_shape(arch, n, w, h)) for n in content_layers for w, h in sizes) * FLOAT
     grams = sum(_layer_shape(arch, n, width, height)[0] ** 2 for n in style_layers) * FLOAT
     image = 3 * width * height * FLOAT
@@ -134,7 +140,7 @@ def estimate(
         BACKWARD_COPIES * largest,
         content + grams + tv,
         targets + grams,
-        (6 + state) * image,
+        (6 + state + (1 if box else 0)) * image,
         NETWORK_COPIES * network_params * FLOAT + RUNTIME_OVERHEAD,
     )
 

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import torch
 
 from restyle.engine.inputs import RunInputs
-from restyle.engine.memory import MemoryEstimate, available_memory, estimate
+from restyle.engine.memory import MemoryEstimate, available_memory
 from restyle.engine.pyramid import fit_size
 from restyle.engine.stylize import Stylizer
 
 #: Longest side of the image the step time is measured on (then scaled by pixel count).
 PROBE_SIDE = 128
+#: Cost of a tiled step per box pixel relative to an untiled one (an extra forward without gradients).
+TILED_COST = 1.35
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class ScalePlan:
     steps: int
     memory: MemoryEstimate  #: the estimate of one step at this scale
     seconds_per_step: float | None  #: measured on a small probe and scaled by pixels (None: not measured)
+    tiles: int = 0  #: tiles of each step (0: untiled)
 
 
 @dataclass(frozen=True)
@@ -78,27 +81,23 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
     c = stylizer.config
     cw, ch = inputs.content.pixels.shape[2], inputs.content.pixels.shape[1]
     sizes = stylizer.pyramid(inputs)
-    params = sum(p.numel() for p in stylizer.extractor.parameters())
+    tiling = stylizer.tiling(inputs)
     probe = fit_size(cw, ch, min(PROBE_SIDE, max(sizes[-1])))
     if min(probe) < stylizer.min_side:
         probe = sizes[0]
     per_pixel = measure_step(stylizer, probe) / (probe[0] * probe[1]) if time_steps else None
-    scales = [
-        ScalePlan(
-            size,
-            c.iterations,
-            estimate(
-                c,
-                stylizer.weights.arch,
-                list(stylizer.content_layers),
-                list(stylizer.style_layers),
-                sizes[: i + 1],
-                params,
-            ),
-            per_pixel * size[0] * size[1] if per_pixel is not None else None,
+    scales = []
+    for i, size in enumerate(sizes):
+        tiles = tiling.get(i)
+        per_step = per_pixel * size[0] * size[1] if per_pixel is not None else None
+        if per_step is not None and tiles:  # a no-grad pass first, and the halos
+            boxes = sum((t.box[1] - t.box[0]) * (t.box[3] - t.box[2]) for t in tiles)
+            per_step = per_pixel * boxes * TILED_COST
+        scales.append(
+            ScalePlan(
+                size, c.iterations, stylizer.estimate_step(sizes[: i + 1], tiles), per_step, len(tiles) if tiles else 0
+            )
         )
-        for i, size in enumerate(sizes)
-    ]
     available, limit = available_memory(stylizer.device)
     return RunPlan(scales, available, limit)
 

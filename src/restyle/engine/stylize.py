@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from restyle.config import RunConfig, parse_init
-from restyle.engine import color
+from restyle.engine import color, memory
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
@@ -31,6 +31,7 @@ from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estim
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
 from restyle.engine.targets import TargetCache
+from restyle.engine.tiling import TILED_FORMULAS, Tile, TiledObjective, layer_stride, plan_tiles
 from restyle.errors import ConfigError, NumericalError
 from restyle.features import weights as registry
 from restyle.features.convert import VGGWeights
@@ -43,6 +44,10 @@ __all__ = ["MAX_RETRIES", "RunState", "StylizeResult", "Stylizer", "resolve_devi
 
 #: How many times a step that produced NaN/inf is retried with a halved step size (per scale).
 MAX_RETRIES = 6
+#: Halo of real neighbours around each tile, px: covers the receptive field of VGG's relu5_1 (196 px) both ways.
+TILE_HALO = 112
+#: Tile size (core, px) when tiling is chosen automatically.
+AUTO_TILE = 512
 #: Set to 0 to skip the up-front memory check (when you know better than the estimate).
 MEMORY_CHECK_ENV = "RESTYLE_MEMORY_CHECK"
 #: The way out of a run that does not fit, for the messages.
@@ -210,6 +215,8 @@ class Stylizer:
         #: What the targets depend on besides the inputs and the loss mode (the TargetCache key).
         self.network = (arch, weights.source, weights.preprocessing.name, c.pooling, str(self.device))
         self._stop = False
+        self._tiling: dict[int, list[Tile]] = {}
+        self._objective: TiledObjective | None = None
         self.loss = PerceptualLoss(
             self.extractor,
             self.content_layers,
@@ -248,8 +255,9 @@ class Stylizer:
         self._stop = False
         inputs = self._inputs(content, style, resume)
         sizes = self._scale_sizes(inputs)
+        self._tiling = self.tiling(inputs)
         if os.environ.get(MEMORY_CHECK_ENV, "1") != "0":
-            check_fits(self.estimate_memory(inputs), self.device, advice=MEMORY_ADVICE)
+            check_fits(self.estimate_memory(inputs, self._tiling), self.device, advice=MEMORY_ADVICE)
         state = (
             RunState.from_checkpoint(resume, self.device)
             if resume
@@ -301,6 +309,7 @@ class Stylizer:
                             note,
                             snapshot,
                             images.present,
+                            tiles=len(self._objective.tiles) if self._objective is not None else 0,
                         )
                     )
             if self._stop:
@@ -314,13 +323,49 @@ class Stylizer:
         cw, ch = inputs.content.pixels.shape[2], inputs.content.pixels.shape[1]
         return [fit_size(cw, ch, longest) for longest in self._scale_sizes(inputs)]
 
-    def estimate_memory(self, inputs: RunInputs) -> MemoryEstimate:
-        """The memory the largest step of a run on ``inputs`` needs (see :mod:`restyle.engine.memory`)."""
+    def estimate_memory(self, inputs: RunInputs, tiling: dict[int, list[Tile]] | None = None) -> MemoryEstimate:
+        """The memory the largest step of a run on ``inputs`` needs (see :mod:`restyle.engine.memory`).
+
+        ``tiling`` (default: :meth:`tiling`) says which scales are tiled, and how.
+        """
         sizes = self.pyramid(inputs)
-        params = sum(p.numel() for p in self.extractor.parameters())
-        return estimate(
-            self.config, self.weights.arch, list(self.content_layers), list(self.style_layers), sizes, params
+        tiling = self.tiling(inputs) if tiling is None else tiling
+        return max(
+            (self.estimate_step(sizes[: i + 1], tiling.get(i)) for i in range(len(sizes))), key=lambda e: e.total
         )
+
+    def estimate_step(self, sizes: list[tuple[int, int]], tiles: list[Tile] | None = None) -> MemoryEstimate:
+        """The memory of a step at the last of ``sizes`` (the scales so far), tiled into ``tiles`` if given."""
+        params = sum(p.numel() for p in self.extractor.parameters())
+        box = None
+        if tiles:
+            box = max(((t.box[3] - t.box[2], t.box[1] - t.box[0]) for t in tiles), key=lambda b: b[0] * b[1])
+        return estimate(
+            self.config, self.weights.arch, list(self.content_layers), list(self.style_layers), sizes, params, box
+        )
+
+    def tiling(self, inputs: RunInputs) -> dict[int, list[Tile]]:
+        """The scales whose steps are tiled, with their tiles (see :mod:`restyle.engine.tiling`).
+
+        ``config.tile`` N tiles every scale larger than N px; 0 tiles only the scales whose untiled
+        step would not fit in the free memory (when the loss formulas allow tiling).
+        """
+        c = self.config
+        sizes = self.pyramid(inputs)
+        align = max(layer_stride(n) for n in self.extractor.layers)  # every pooling grid lines up
+        out: dict[int, list[Tile]] = {}
+        if c.tile:
+            for i, (w, h) in enumerate(sizes):
+                if max(w, h) > c.tile:
+                    out[i] = plan_tiles(h, w, c.tile, TILE_HALO, align)
+            return out
+        if c.normalize not in TILED_FORMULAS or inputs.masks:
+            return out
+        free, _ = memory.available_memory(self.device)
+        for i, (w, h) in enumerate(sizes):
+            if self.estimate_step(sizes[: i + 1]).total > free:
+                out[i] = plan_tiles(h, w, AUTO_TILE, TILE_HALO, align)
+        return out
 
     def _allocation_failed(self, error: RuntimeError | MemoryError, state: RunState) -> str:
         """Handle an allocation failure like a stop (the iterate is kept as it was); returns the message."""
@@ -405,6 +450,8 @@ class Stylizer:
             targets.regions = regions
             targets.rest = (1 - sum(r.mask for r in regions)).clamp(0, 1)
         self.loss.targets = targets
+        tiles = self._tiling.get(si)
+        self._objective = TiledObjective(self.loss, tiles, size[1], size[0]) if tiles else None
         timer["targets_s"] += time.perf_counter() - ts
         resuming = state.optimizer_state is not None and si == state.scale
         if state.pixels is None:
@@ -548,6 +595,10 @@ class Stylizer:
 
         def closure() -> torch.Tensor:
             opt.zero_grad(set_to_none=False)
+            if self._objective is not None:  # tiled: the objective fills x.grad itself
+                out = self._objective(x)
+                terms.update(out)
+                return out["total"]
             out = self.loss(x)
             terms.update(out)
             out["total"].backward()

@@ -228,6 +228,12 @@ class PerceptualLoss(nn.Module):
             return 1.0
         return 1.0 / max(float(tv_loss(image, self.tv_exponent)), 1e-6)
 
+    def tv_term(self, image: torch.Tensor) -> torch.Tensor:
+        """The weighted TV term of an ``(N, 3, H, W)`` image (it needs no network features)."""
+        z = self.extractor.preprocessing(image) if self.normalize not in ("relative", "none") else image
+        formula = FORMULAS[self.normalize]
+        return self.weights["tv"] * self.targets.scale["tv"] * formula.tv(image, z, self.tv_exponent)
+
     def forward(self, image: torch.Tensor) -> LossDict:
         """Weighted terms and their sum for an ``(N, 3, H, W)`` RGB [0, 1] image."""
         feats = self.extractor(image)
@@ -258,7 +264,6 @@ class PerceptualLoss(nn.Module):
             div = sum(self.style_layers.values()) if formula.average_layers else 1.0
             terms["style"] = self.weights["style"] * s / div
         if self.weights["tv"]:
-            z = self.extractor.preprocessing(image) if self.normalize not in ("relative", "none") else image
-            terms["tv"] = self.weights["tv"] * t.scale["tv"] * formula.tv(image, z, self.tv_exponent)
+            terms["tv"] = self.tv_term(image)
         terms["total"] = sum(terms.values(), zero)
         return terms

@@ -1,0 +1,94 @@
+"""Tiled steps: the tiles cover the image, the gradient equals the untiled one, memory-driven tiling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import make_image
+from restyle.config import RunConfig
+from restyle.engine import memory, stylize
+from restyle.engine.stylize import Stylizer
+from restyle.engine.tiling import TiledObjective, layer_stride, plan_tiles
+from restyle.errors import ConfigError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SHALLOW = {"content_layers": {"relu3_2": 1.0}, "style_layers": {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}}
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "core", "halo", "align"),
+    [(96, 128, 48, 32, 4), (100, 77, 32, 16, 16), (3072, 4096, 512, 112, 16), (40, 40, 64, 8, 8)],
+)
+def test_tiles_partition_the_image(h, w, core, halo, align) -> None:
+    tiles = plan_tiles(h, w, core, halo, align)
+    covered = torch.zeros(h, w, dtype=torch.int32)
+    for t in tiles:
+        y0, y1, x0, x1 = t.core
+        by0, by1, bx0, bx1 = t.box
+        covered[y0:y1, x0:x1] += 1
+        assert 0 <= by0 <= y0 < y1 <= by1 <= h and 0 <= bx0 <= x0 < x1 <= bx1 <= w
+        assert by0 % align == 0 and bx0 % align == 0 and y0 % align == 0 and x0 % align == 0
+        assert y0 - by0 in (0, y0) or y0 - by0 >= halo  # a full halo, or the image's edge
+    assert bool((covered == 1).all())
+
+
+def test_plan_refuses_tiles_smaller_than_the_stride() -> None:
+    with pytest.raises(ConfigError, match="smaller than the network's stride"):
+        plan_tiles(64, 64, 8, 8, 16)
+
+
+@pytest.mark.parametrize("settings", [SHALLOW, {"tv_weight": 0.0, **SHALLOW}])
+def test_tiled_loss_and_gradient_equal_the_untiled_ones(tiny_weights, settings) -> None:
+    stylizer = Stylizer(RunConfig(device="cpu", **settings), weights=tiny_weights)
+    h, w = 96, 128
+    content = make_image(w, h, 1)[None]
+    stylizer.loss.targets = stylizer.loss.compute_targets(content, [make_image(64, 64, 2)[None]])
+    x = (content * 0.8 + 0.1 * make_image(w, h, 3)[None]).requires_grad_(True)
+    reference = stylizer.loss(x)
+    reference["total"].backward()
+    expected, x.grad = x.grad.clone(), None
+    align = max(layer_stride(n) for n in stylizer.extractor.layers)
+    tiles = plan_tiles(h, w, 32, 48, align)  # 48 px covers relu3_2's receptive field (radius 16 px)
+    assert len(tiles) == 12
+    tiled = TiledObjective(stylizer.loss, tiles, h, w)(x)
+    for k, v in reference.items():
+        assert float(tiled[k]) == pytest.approx(float(v.detach()), rel=1e-5)
+    assert float((x.grad - expected).norm() / expected.norm()) < 1e-5
+
+
+def test_a_tiled_run_matches_an_untiled_one(tiny_weights) -> None:
+    base = RunConfig(size=128, scales=1, iterations=3, device="cpu", **SHALLOW)  # L-BFGS: smooth in the gradient
+    content, style = make_image(128, 96, 1), make_image(64, 64, 2)
+    plain = Stylizer(base, weights=tiny_weights).run(content, style)
+    events = []
+    tiled = Stylizer(base.replace(tile=48), weights=tiny_weights).run(content, style, events.append)
+    assert {e.tiles for e in events} == {6}
+    diff = (tiled.pixels - plain.pixels).abs()  # float summation order differs; L-BFGS amplifies a little
+    assert diff.mean() < 1e-5 and diff.max() < 1 / 255
+    assert tiled.losses["total"] == pytest.approx(plain.losses["total"], rel=1e-4)
+
+
+def test_tiling_is_chosen_when_a_step_would_not_fit(tiny_weights, monkeypatch) -> None:
+    monkeypatch.setattr(stylize, "AUTO_TILE", 64)  # small tiles, so a small image can show it
+    monkeypatch.setattr(stylize, "TILE_HALO", 32)
+    config = RunConfig(size=256, scales=1, iterations=2, optimizer="adam", device="cpu")
+    stylizer = Stylizer(config, weights=tiny_weights)
+    from restyle.engine.inputs import load_run_inputs
+
+    inputs = load_run_inputs(config, make_image(256, 192), make_image(64, 64, 2))
+    untiled = stylizer.estimate_memory(inputs, {})
+    monkeypatch.setattr(memory, "available_memory", lambda device: (int(untiled.total * 0.9), "available RAM"))
+    tiling = stylizer.tiling(inputs)
+    assert list(tiling) == [0] and stylizer.estimate_memory(inputs).total < untiled.total * 0.9
+    events = []
+    result = stylizer.run(inputs, None, events.append)
+    assert result.timings["steps"] == 2 and all(e.tiles == len(tiling[0]) for e in events)
+
+
+@pytest.mark.parametrize(("settings", "message"), [({"normalize": "gatys"}, "tiling supports normalize")])
+def test_unsupported_settings_are_one_error(tiny_weights, settings, message) -> None:
+    config = RunConfig(size=96, scales=1, iterations=1, device="cpu", tile=32, **settings)
+    with pytest.raises(ConfigError, match=message):
+        Stylizer(config, weights=tiny_weights).run(make_image(96, 72), make_image(64, 64, 2))
