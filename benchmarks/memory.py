@@ -30,10 +30,10 @@ def rss_bytes() -> int:
     return pages * resource.getpagesize()
 
 
-def child(size: int, optimizer: str, steps: int, model: str) -> dict:
+def child(size: int, optimizer: str, steps: int, model: str, tile: int) -> dict:
     """Run one measurement in this process (called in a fresh interpreter)."""
     gen = torch.Generator().manual_seed(0)
-    config = RunConfig(model=model, size=size, scales=1, iterations=steps, optimizer=optimizer, device="cpu")
+    config = RunConfig(model=model, size=size, scales=1, iterations=steps, optimizer=optimizer, device="cpu", tile=tile)
     content, style = torch.rand(3, size * 3 // 4, size, generator=gen), torch.rand(3, size, size, generator=gen)
     stylizer = Stylizer(config)
     inputs = load_run_inputs(config, content, style)
@@ -45,6 +45,7 @@ def child(size: int, optimizer: str, steps: int, model: str) -> dict:
         "size": list(estimate.size),
         "optimizer": optimizer,
         "steps": steps,
+        "tile": tile,
         "rss_before_mb": before / 1e6,
         "measured_extra_mb": (peak - before) / 1e6,
         "estimate_mb": estimate.total / 1e6,
@@ -63,10 +64,11 @@ def main() -> None:
     ap.add_argument("--optimizer", default="lbfgs")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--model", default="vgg16")
+    ap.add_argument("--tile", type=int, default=0, help="--tile of the runs (0: tile only what does not fit)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.optimizer, args.steps, args.model)))
+        print(json.dumps(child(args.child, args.optimizer, args.steps, args.model, args.tile)))
         return
     results = []
     for size in args.sizes:
@@ -80,6 +82,8 @@ def main() -> None:
                 args.optimizer,
                 "--steps",
                 str(args.steps),
+                "--tile",
+                str(args.tile),
                 "--model",
                 args.model,
             ],
