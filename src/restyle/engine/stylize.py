@@ -31,7 +31,7 @@ from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estim
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
 from restyle.engine.targets import TargetCache
-from restyle.engine.tiling import TILED_FORMULAS, Tile, TiledObjective, layer_stride, plan_tiles
+from restyle.engine.tiling import TILED_FORMULAS, Tile, TiledObjective, Tiler, layer_stride, plan_tiles
 from restyle.errors import ConfigError, NumericalError
 from restyle.features import weights as registry
 from restyle.features.convert import VGGWeights
@@ -217,6 +217,7 @@ class Stylizer:
         self._stop = False
         self._tiling: dict[int, list[Tile]] = {}
         self._objective: TiledObjective | None = None
+        self._align = max(layer_stride(n) for n in self.extractor.layers)  # every pooling grid lines up
         self.loss = PerceptualLoss(
             self.extractor,
             self.content_layers,
@@ -344,6 +345,10 @@ class Stylizer:
             self.config, self.weights.arch, list(self.content_layers), list(self.style_layers), sizes, params, box
         )
 
+    @property
+    def _tile_core(self) -> int:
+        return self.config.tile or AUTO_TILE
+
     def tiling(self, inputs: RunInputs) -> dict[int, list[Tile]]:
         """The scales whose steps are tiled, with their tiles (see :mod:`restyle.engine.tiling`).
 
@@ -352,7 +357,7 @@ class Stylizer:
         """
         c = self.config
         sizes = self.pyramid(inputs)
-        align = max(layer_stride(n) for n in self.extractor.layers)  # every pooling grid lines up
+        align = self._align
         out: dict[int, list[Tile]] = {}
         if c.tile:
             for i, (w, h) in enumerate(sizes):
@@ -435,8 +440,10 @@ class Stylizer:
         def style_at_scale(s: torch.Tensor) -> torch.Tensor:
             return resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale)))
 
-        targets = self._content_targets(scaled) | self._style_targets(
-            [style_at_scale(s) for s in images.styles], images.blend
+        tiles = self._tiling.get(si)
+        tiler = Tiler(self._tile_core, TILE_HALO, self._align) if tiles else None  # bounded memory for targets too
+        targets = self._content_targets(scaled, tiler) | self._style_targets(
+            [style_at_scale(s) for s in images.styles], images.blend, tiler
         )
         if images.masks:
             regions = []
@@ -450,7 +457,6 @@ class Stylizer:
             targets.regions = regions
             targets.rest = (1 - sum(r.mask for r in regions)).clamp(0, 1)
         self.loss.targets = targets
-        tiles = self._tiling.get(si)
         self._objective = TiledObjective(self.loss, tiles, size[1], size[0]) if tiles else None
         timer["targets_s"] += time.perf_counter() - ts
         resuming = state.optimizer_state is not None and si == state.scale
@@ -471,15 +477,17 @@ class Stylizer:
         state.good = state.pixels.detach().clone()
         return size
 
-    def _content_targets(self, image: torch.Tensor) -> Targets:
+    def _content_targets(self, image: torch.Tensor, tiler: Tiler | None = None) -> Targets:
         if self.targets is None:
-            return self.loss.content_targets(image)
-        return self.targets.content(self.loss, self.network, image)
+            return self.loss.content_targets(image, tiler)
+        return self.targets.content(self.loss, self.network, image, tiler)
 
-    def _style_targets(self, images: list[torch.Tensor], blend: tuple[float, ...]) -> Targets:
+    def _style_targets(
+        self, images: list[torch.Tensor], blend: tuple[float, ...], tiler: Tiler | None = None
+    ) -> Targets:
         if self.targets is None:
-            return self.loss.style_targets(images, blend)
-        return self.targets.style(self.loss, self.network, images, blend)
+            return self.loss.style_targets(images, blend, tiler)
+        return self.targets.style(self.loss, self.network, images, blend, tiler)
 
     def _images(self, inputs: RunInputs) -> _RunImages:
         """The run's images on its device, in the colours it optimises (see :mod:`restyle.engine.color`)."""

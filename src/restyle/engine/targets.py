@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import torch
 
-from restyle.losses.perceptual import PerceptualLoss, Targets
+from restyle.losses.perceptual import PerceptualLoss, Targets, Tiler
 
 #: Target sets kept (least recently used dropped first): bounds memory in long batches.
 MAX_ENTRIES = 32
@@ -42,8 +42,10 @@ class TargetCache:
         self.compute_s = 0.0
         self.saved_s = 0.0
 
-    def content(self, loss: PerceptualLoss, network: Hashable, image: torch.Tensor) -> Targets:
-        """``loss.content_targets(image)``, computed once per distinct input and network."""
+    def content(
+        self, loss: PerceptualLoss, network: Hashable, image: torch.Tensor, tiler: Tiler | None = None
+    ) -> Targets:
+        """``loss.content_targets(image, tiler)``, computed once per distinct input and network."""
         key = (
             network,
             loss.normalize,
@@ -52,15 +54,20 @@ class TargetCache:
             tuple(sorted(loss.content_layers)),
             tensor_key(image),
         )
-        return self._get(key, lambda: loss.content_targets(image))
+        return self._get(key, lambda: loss.content_targets(image, tiler))
 
     def style(
-        self, loss: PerceptualLoss, network: Hashable, images: Sequence[torch.Tensor], blend: Sequence[float] = ()
+        self,
+        loss: PerceptualLoss,
+        network: Hashable,
+        images: Sequence[torch.Tensor],
+        blend: Sequence[float] = (),
+        tiler: Tiler | None = None,
     ) -> Targets:
-        """``loss.style_targets(images, blend)``, computed once per distinct inputs, weights and network."""
+        """``loss.style_targets(images, blend, tiler)``, computed once per distinct inputs, weights and network."""
         styles = tuple(tensor_key(s) for s in images)
         key = (network, loss.normalize, "style", tuple(sorted(loss.style_layers)), styles, tuple(blend))
-        return self._get(key, lambda: loss.style_targets(images, blend))
+        return self._get(key, lambda: loss.style_targets(images, blend, tiler))
 
     def stats(self) -> dict[str, float]:
         """The counters as a dict (for timings records)."""

@@ -20,11 +20,13 @@ restyle's own loss formulas (``normalize`` relative or none) and no region masks
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
 from restyle.errors import ConfigError
+from restyle.features.vgg import VGGFeatures
 from restyle.losses.perceptual import PerceptualLoss
 
 #: Formulas the tiled path computes (means of squares of features and plain Grams).
@@ -75,6 +77,53 @@ def core_slice(tile: Tile, stride: int, full_hw: tuple[int, int]) -> tuple[int, 
     bottom = h if y1 // stride >= h else y1 // stride
     right = w if x1 // stride >= w else x1 // stride
     return y0 // stride, bottom, x0 // stride, right
+
+
+class Tiler:
+    """Features and Grams of whole images, computed tile by tile without gradients (for the targets)."""
+
+    def __init__(self, core: int, halo: int, align: int) -> None:
+        self.core, self.halo, self.align = core, halo, align
+
+    @torch.no_grad()
+    def _cores(
+        self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]
+    ) -> Iterator[tuple[Tile, dict[str, torch.Tensor]]]:
+        """Each tile with its cores' features of ``layers``."""
+        h, w = image.shape[-2:]
+        for tile in plan_tiles(h, w, self.core, self.halo, self.align):
+            y0, y1, x0, x1 = tile.box
+            feats = extractor(image[..., y0:y1, x0:x1])
+            out = {}
+            for n in layers:
+                s = layer_stride(n)
+                fy0, fy1, fx0, fx1 = core_slice(tile, s, (h // s, w // s))
+                out[n] = feats[n][..., fy0 - y0 // s : fy1 - y0 // s, fx0 - x0 // s : fx1 - x0 // s]
+            yield tile, out
+
+    def features(self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The whole image's feature maps of ``layers``, assembled from the tiles' cores."""
+        h, w = image.shape[-2:]
+        maps: dict[str, torch.Tensor] = {}
+        for tile, cores in self._cores(extractor, image, layers):
+            for n, f in cores.items():
+                s = layer_stride(n)
+                if n not in maps:
+                    maps[n] = f.new_zeros((f.shape[0], f.shape[1], h // s, w // s))
+                fy0, fy1, fx0, fx1 = core_slice(tile, s, (h // s, w // s))
+                maps[n][..., fy0:fy1, fx0:fx1] = f
+        return maps
+
+    def grams(self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The whole image's Gram matrices ``F Fᵀ / (C·M)`` of ``layers``, summed over the tiles' cores."""
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        for _, cores in self._cores(extractor, image, layers):
+            for n, f in cores.items():
+                flat = f.reshape(f.shape[1], -1).float()
+                sums[n] = sums.get(n, 0) + flat @ flat.T
+                counts[n] = counts.get(n, 0) + flat.shape[1]
+        return {n: (g / (g.shape[0] * counts[n]))[None] for n, g in sums.items()}
 
 
 class TiledObjective:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -122,6 +123,18 @@ class Targets:
         )
 
 
+class Tiler(Protocol):
+    """Computes features and Grams of a large image tile by tile (:class:`restyle.engine.tiling.Tiler`)."""
+
+    def features(self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The whole image's feature maps of ``layers``."""
+        ...
+
+    def grams(self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The whole image's ``(1, C, C)`` Gram matrices of ``layers``."""
+        ...
+
+
 @dataclass
 class Region:
     """One masked region: ``mask`` ``(1, 1, H, W)`` in [0, 1] at the image's size, its Grams and their scales."""
@@ -185,20 +198,30 @@ class PerceptualLoss(nn.Module):
         self.targets = Targets()
 
     @torch.no_grad()
-    def content_targets(self, content: torch.Tensor) -> Targets:
-        """Content features (and the TV scale) of an ``(N, 3, H, W)`` RGB [0, 1] image."""
-        feats = self.extractor(content) if self.content_layers else {}
+    def content_targets(self, content: torch.Tensor, tiler: Tiler | None = None) -> Targets:
+        """Content features (and the TV scale) of an ``(N, 3, H, W)`` RGB [0, 1] image.
+
+        ``tiler`` computes the features tile by tile (for images too large for one forward).
+        """
+        if not self.content_layers:
+            feats = {}
+        elif tiler is not None:
+            feats = tiler.features(self.extractor, content, list(self.content_layers))
+        else:
+            feats = self.extractor(content)
         features = {n: feats[n].detach() for n in self.content_layers}
         scale = {f"content:{n}": self._norm(t) for n, t in features.items()}
         scale["tv"] = self._norm_tv(content)
         return Targets(content=features, scale=scale)
 
     @torch.no_grad()
-    def style_targets(self, styles: Sequence[torch.Tensor], blend: Sequence[float] = ()) -> Targets:
+    def style_targets(
+        self, styles: Sequence[torch.Tensor], blend: Sequence[float] = (), tiler: Tiler | None = None
+    ) -> Targets:
         """Style Gram targets; several style images are blended with the weights ``blend`` (default: equal).
 
         The Grams are averaged with those weights (normalised to sum 1), so ``blend=(1, 0)`` gives
-        exactly the first style's targets.
+        exactly the first style's targets. ``tiler`` computes each Gram tile by tile.
         """
         weights = list(blend) or [1.0] * len(styles)
         if len(weights) != len(styles):
@@ -208,9 +231,13 @@ class PerceptualLoss(nn.Module):
         for image, w in zip(styles, weights, strict=True):
             if w == 0:  # contributes nothing (and costs no forward)
                 continue
-            feats = self.extractor(image)
-            for n in self.style_layers:
-                g = gram_matrix(feats[n]) * (w / total) if w != total else gram_matrix(feats[n])
+            if tiler is not None:
+                image_grams = tiler.grams(self.extractor, image, list(self.style_layers))
+            else:
+                feats = self.extractor(image)
+                image_grams = {n: gram_matrix(feats[n]) for n in self.style_layers}
+            for n, g in image_grams.items():
+                g = g * (w / total) if w != total else g
                 grams[n] = grams[n] + g if n in grams else g
         return Targets(style=grams, scale={f"style:{n}": self._norm(g) for n, g in grams.items()})
 
