@@ -117,3 +117,6 @@ def test_upload_start_watch_preview_download_png(page, tmp_path: Path) -> None:
     page.click("#gallery .item .again")
     page.wait_for_function("document.querySelector('#f-size').value === '64'")
     assert page.input_value("#f-optimizer") == "adam" and page.input_value("#f-iterations") == "150"
+    # the API documentation is a local page too
+    page.click("footer a[href='/docs']")
+    page.wait_for_selector("text=POST /api/jobs")

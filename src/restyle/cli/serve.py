@@ -41,6 +41,12 @@ def serve_command(
         help="Folder of the job store and results \\[default: the user's data folder, restyle/web].",
     ),
     workers: int = typer.Option(1, "--workers", min=1, max=32, help="Worker processes (jobs run in parallel)."),
+    weights: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--weights", help="A weights file every job uses (chosen here, never by a client); default: the model."
+    ),
+    checkpoint_seconds: float = typer.Option(
+        15.0, "--checkpoint-seconds", min=0.1, help="How often a running job saves a resumable checkpoint."
+    ),
 ) -> None:
     """Start the web app: upload a photo and a painting, tune, watch it paint, compare, download.
 
@@ -54,6 +60,6 @@ def serve_command(
     from restyle.web.app import create_app
 
     folder = Path(data_dir) if data_dir else default_data_dir()
-    app = create_app(folder, workers=workers)
+    app = create_app(folder, workers=workers, weights=weights, checkpoint_seconds=checkpoint_seconds)
     say(err, f"restyle web app on http://{host}:{port}/ (data: {folder}; {workers} worker(s)); Ctrl-C stops it")
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

@@ -2,7 +2,7 @@
 
 API (documented at ``/docs``; the page uses exactly this):
 
-* ``POST /api/jobs`` (multipart: ``content``, ``style`` files, ``config`` JSON) → 202 ``{"id": ...}``
+* ``POST /api/jobs`` (multipart: ``content``, ``style`` files, ``config`` JSON) → 202 ``{"id": ..., "notes": [...]}``
 * ``GET /api/jobs`` → this browser's jobs, newest first
 * ``GET /api/jobs/{id}`` → state, progress, losses, error, settings and URLs
 * ``GET /api/jobs/{id}/events`` → server-sent events: ``progress`` on every change, ``end`` when final
@@ -189,6 +189,8 @@ def create_app(
         description="Neural style transfer: upload a photo and a painting, tune, watch it paint, download.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's Swagger UI and ReDoc load from a CDN: /docs is a local page instead
+        redoc_url=None,
     )
     app.state.store, app.state.pool, app.state.limits, app.state.data_dir = store, pool, limits, root
     app.add_middleware(BodyLimit, limit=2 * limits.max_upload_bytes + 65536)
@@ -300,8 +302,10 @@ def create_app(
     }
 
     @app.post("/api/jobs", status_code=202, openapi_extra=upload_doc, tags=["jobs"])
-    async def create_job(request: Request) -> dict[str, str]:
-        """Queue a stylisation of ``content`` in the style of ``style`` with the settings in ``config``."""
+    async def create_job(request: Request) -> dict[str, Any]:
+        """Queue a stylisation of ``content`` in the style of ``style`` with the settings in ``config``.
+
+        Returns ``{"id": ..., "notes": [...]}`` (notes: e.g. a preset's VGG19 replaced by VGG16)."""
         form = await request.form(max_files=2, max_fields=2, max_part_size=1_000_000)
         uploads: dict[str, tuple[str, bytes]] = {}
         for name in ("content", "style"):
@@ -322,7 +326,7 @@ def create_app(
         except json.JSONDecodeError as e:
             raise HTTPException(400, f"config is not valid JSON: {e}") from None
         try:
-            config, cleaned, _notes = web_config(overrides, limits)
+            config, cleaned, notes = web_config(overrides, limits)
         except ConfigError as e:
             raise HTTPException(422, str(e)) from None
         suffixes = {name: await asyncio.to_thread(_sniff, name, data, limits) for name, (_, data) in uploads.items()}
@@ -352,7 +356,7 @@ def create_app(
         except QueueFull as e:
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(429, f"{e}; try again in a while") from None
-        return {"id": job_id}
+        return {"id": job_id, "notes": notes}
 
     @app.get("/api/jobs", tags=["jobs"])
     def list_jobs(request: Request) -> list[dict[str, Any]]:
@@ -480,6 +484,10 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

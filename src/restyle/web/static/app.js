@@ -189,8 +189,8 @@ async function start(event) {
   $("#start").disabled = true;
   say("Uploading…");
   try {
-    const { id } = await api("/api/jobs", { method: "POST", body: data });
-    say("");
+    const { id, notes } = await api("/api/jobs", { method: "POST", body: data });
+    say((notes || []).join(" "));
     state.token = null;
     history.replaceState(null, "", "/");
     watch(id);
