@@ -67,6 +67,12 @@ def test_cancel_a_running_job_then_resume_it(make_client) -> None:
     with make_client() as client:
         job_id = upload(client, SLOW).json()["id"]
         wait_for(client, job_id, "running")
+        latencies = []  # the server stays responsive while a worker process computes
+        for _ in range(10):
+            start = time.perf_counter()
+            assert client.get("/healthz").json()["workers"] == 1
+            latencies.append(time.perf_counter() - start)
+        assert max(latencies) < 1.0, latencies
         r = client.delete(f"/api/jobs/{job_id}")
         assert r.status_code == 202 and r.json()["state"] == "running"
         job = wait_for(client, job_id, "cancelled", "done", "failed")

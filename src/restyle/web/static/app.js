@@ -119,9 +119,9 @@ function inputFor(f) {
 function buildForm() {
   for (const f of state.schema.fields) {
     const input = inputFor(f);
-    const unit = f.unit ? ` (${f.unit})` : "";
-    const wrap = el("div", { class: "field", "data-name": f.name },
-      el("label", { for: input.id, title: f.help }, f.label + unit), input, el("span", { class: "help" }, f.help));
+    const label = el("label", { for: input.id, title: f.help }, f.label);
+    if (f.unit) label.append(" ", el("span", { class: "unit" }, `(${f.unit})`));
+    const wrap = el("div", { class: "field", "data-name": f.name }, label, input, el("span", { class: "help" }, f.help));
     input.addEventListener("input", () => wrap.classList.toggle("changed", valueOf(f.name) !== String(state.baseline[f.name] ?? "")));
     $(f.group === "basic" ? "#basic-fields" : "#advanced-fields").append(wrap);
   }
