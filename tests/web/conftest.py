@@ -1,4 +1,8 @@
-"""Fixtures for the web app's tests: tiny upload images, fast settings, and apps on a temporary data dir."""
+"""Fixtures for the web app's tests: tiny upload images, fast settings, and apps on a temporary data dir.
+
+Nothing here imports the web extra at module level: each test module skips itself (with the reason)
+when FastAPI is not installed.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
-pytest.importorskip("fastapi", reason="the web extra is not installed (pip install -e '.[web]')")
+from helpers import make_image
+from restyle.io.image import tensor_to_pil
 
-from fastapi.testclient import TestClient  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from helpers import make_image  # noqa: E402
-from restyle.io.image import tensor_to_pil  # noqa: E402
-from restyle.web.app import Limits, create_app  # noqa: E402
+#: Why a web test module skips itself (``pytest.importorskip("fastapi", reason=NO_WEB_EXTRA)``).
+NO_WEB_EXTRA = "the web extra is not installed (pip install -e '.[web]')"
 
 #: Settings of a run that takes well under a second with the random tiny weights.
 FAST: dict[str, Any] = {
@@ -39,7 +41,7 @@ def png_bytes(width: int = 48, height: int = 40, seed: int = 1, fmt: str = "PNG"
 
 
 def upload(
-    client: TestClient,
+    client: Any,
     config: dict[str, Any] | None = None,
     content: bytes | None = None,
     style: bytes | None = None,
@@ -54,7 +56,7 @@ def upload(
     return client.post("/api/jobs", files=files, data={"config": json.dumps(FAST if config is None else config)})
 
 
-def wait_for(client: TestClient, job_id: str, *states: str, timeout: float = 60) -> dict[str, Any]:
+def wait_for(client: Any, job_id: str, *states: str, timeout: float = 60) -> dict[str, Any]:
     """Poll GET /api/jobs/ID until its state is one of ``states``; returns the job."""
     deadline = time.monotonic() + timeout
     while True:
@@ -70,6 +72,10 @@ def wait_for(client: TestClient, job_id: str, *states: str, timeout: float = 60)
 def make_client(tmp_path: Path, tiny_weights_file: Path) -> Iterator[Callable[..., Any]]:
     """``with make_client(workers=1, limits=...) as client:`` -- an app on ``tmp_path/data`` with its workers."""
 
+    from fastapi.testclient import TestClient
+
+    from restyle.web.app import create_app
+
     @contextmanager
     def make(workers: int = 1, data_dir: Path | None = None, **kwargs: Any) -> Iterator[TestClient]:
         kwargs.setdefault("preview_seconds", 0.05)
@@ -84,9 +90,11 @@ def make_client(tmp_path: Path, tiny_weights_file: Path) -> Iterator[Callable[..
 
 
 @pytest.fixture
-def limits() -> type[Limits]:
+def limits() -> Any:
     """The Limits class (to build small limits in tests)."""
+    from restyle.web.app import Limits
+
     return Limits
 
 
-__all__ = ["FAST", "Image", "png_bytes", "upload", "wait_for"]
+__all__ = ["FAST", "NO_WEB_EXTRA", "Image", "png_bytes", "upload", "wait_for"]

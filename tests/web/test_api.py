@@ -15,7 +15,9 @@ from PIL import Image
 
 from restyle.io.image import read_metadata
 from restyle.web.store import JobStore
-from web.conftest import FAST, png_bytes, upload, wait_for
+from web.conftest import FAST, NO_WEB_EXTRA, png_bytes, upload, wait_for
+
+pytest.importorskip("fastapi", reason=NO_WEB_EXTRA)
 
 #: A job long enough to be caught running (a few seconds on one thread), short enough to cancel at once.
 SLOW = {**FAST, "size": 64, "iterations": 2000}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from web.conftest import png_bytes
+from web.conftest import NO_WEB_EXTRA, png_bytes
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: Flags for a headless chromium in a container: no sandbox (root), no GPU, nothing fetched from the network.
@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install -y chromium)")
+pytest.importorskip("fastapi", reason=NO_WEB_EXTRA)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 uvicorn = pytest.importorskip("uvicorn")
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from web.conftest import FAST, png_bytes
+from web.conftest import FAST, NO_WEB_EXTRA, png_bytes
+
+pytest.importorskip("fastapi", reason=NO_WEB_EXTRA)
 
 SLOW = {**FAST, "size": 64, "iterations": 2000}
 
