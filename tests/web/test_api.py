@@ -74,7 +74,7 @@ def test_cancel_a_running_job_then_resume_it(make_client) -> None:
             start = time.perf_counter()
             assert client.get("/healthz").json()["workers"] == 1
             latencies.append(time.perf_counter() - start)
-        assert max(latencies) < 1.0, latencies
+        assert max(latencies) < 2.0, latencies  # a blocked server would wait for the whole job
         r = client.delete(f"/api/jobs/{job_id}")
         assert r.status_code == 202 and r.json()["state"] == "running"
         job = wait_for(client, job_id, "cancelled", "done", "failed")

@@ -90,6 +90,11 @@ def test_upload_start_watch_preview_download_png(page, tmp_path: Path) -> None:
     # the form comes from RunConfig: defaults shown, advanced settings folded away
     assert page.input_value("#f-size") == "512" and page.input_value("#f-optimizer") == "lbfgs"
     assert not page.is_visible("#f-style_layers")
+    # a preset fills the form with its values; "(none)" brings the defaults back
+    page.select_option("#f-preset", "sbavon")
+    assert page.input_value("#f-optimizer") == "adam" and page.input_value("#f-size") != "512"
+    page.select_option("#f-preset", "")
+    assert page.input_value("#f-optimizer") == "lbfgs" and page.input_value("#f-size") == "512"
     page.fill("#f-size", "64")
     page.fill("#f-iterations", "150")
     page.select_option("#f-optimizer", "adam")
@@ -112,6 +117,16 @@ def test_upload_start_watch_preview_download_png(page, tmp_path: Path) -> None:
     download = info.value
     data = Path(download.path()).read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and download.suggested_filename.endswith(".png")
+    # another browser sees nothing of it, except through the share link (read-only)
+    share = page.input_value("#share-link")
+    assert "token=" in share
+    other = page.context.browser.new_context()
+    stranger = other.new_page()
+    stranger.goto(share)
+    stranger.wait_for_selector("#state.done", timeout=15000)
+    assert "token=" in (stranger.get_attribute("#preview", "src") or "") and stranger.is_hidden("#cancel")
+    assert stranger.text_content("#gallery") == "Nothing yet."
+    other.close()
     # the gallery lists the job, and "run again" refills the form with its settings
     page.wait_for_selector("#gallery .item")
     page.fill("#f-size", "300")
