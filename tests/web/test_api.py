@@ -136,6 +136,7 @@ def test_missing_file_and_bad_config(make_client) -> None:
             ({"weights": "/etc/passwd"}, "set by the server"),
             ({"checkpoint_every": 1}, "set by the server"),
             ({"init": "/etc/hosts"}, "init from a file"),
+            ({"mask": "/etc/hosts"}, "names files on the server"),
             ([1, 2], "JSON object"),
         ]:
             r = upload(client, config)
@@ -248,11 +249,13 @@ def test_config_schema_follows_runconfig(make_client) -> None:
 
     from restyle.config import RunConfig
     from restyle.presets import PRESETS
+    from restyle.web.schema import HIDDEN
 
     with make_client(workers=0) as client:
         schema = client.get("/api/config-schema").json()
         by_name = {f["name"]: f for f in schema["fields"]}
-        expected = {f.name for f in fields(RunConfig)} - {"weights", "save_every", "checkpoint_every"}
+        expected = {f.name for f in fields(RunConfig)} - HIDDEN
+        assert {"weights", "save_every", "checkpoint_every"} <= HIDDEN
         assert set(by_name) == expected
         for f in fields(RunConfig):
             if f.name in by_name:
@@ -265,3 +268,12 @@ def test_config_schema_follows_runconfig(make_client) -> None:
         page = client.get("/")
         assert page.status_code == 200 and "<script" in page.text
         assert client.get("/openapi.json").json()["paths"]["/api/jobs"]["post"]["requestBody"]
+
+
+def test_eta_weights_each_scale_by_its_pixels() -> None:
+    from restyle.web.app import _eta
+
+    row = {"state": "running", "step": 100, "total_steps": 300, "scales": 3, "scale": 0, "elapsed": 10.0}
+    assert _eta(row) == pytest.approx(200.0)  # 100 steps at 1/16 of the pixels took 10 s; 100 x (4 + 16) of those left
+    assert _eta({**row, "step": 250, "scale": 2, "elapsed": 130.0}) == pytest.approx(80.0)
+    assert _eta({**row, "state": "done"}) is None and _eta({**row, "step": 0}) is None

@@ -125,12 +125,19 @@ def _sniff(name: str, data: bytes, limits: Limits) -> str:
 
 
 def _eta(row: dict[str, Any]) -> float | None:
-    if row["state"] != "running" or row["step"] <= 0 or row["total_steps"] <= 0:
+    """Seconds left, from the time per pixel-step so far: each coarser pyramid scale has a quarter of the pixels.
+
+    Assumes the scales have equal step counts (RunConfig's ``iterations`` per scale) and about twice
+    the side each; None when the job is not running or has made no step yet.
+    """
+    step, total, scales, k = row["step"], row["total_steps"], max(row["scales"], 1), row["scale"]
+    if row["state"] != "running" or step <= 0 or total <= 0 or row["elapsed"] <= 0:
         return None
-    done = row["step"] - (row["resumed_from"] or 0)
-    if done <= 0:
-        return None
-    return row["elapsed"] / row["step"] * (row["total_steps"] - row["step"])
+    per_scale = total / scales
+    within = step - k * per_scale
+    done = sum(per_scale * 4.0 ** (j - k) for j in range(k)) + within
+    left = (per_scale - within) + sum(per_scale * 4.0 ** (j - k) for j in range(k + 1, scales))
+    return row["elapsed"] * max(left, 0.0) / done if done > 0 else None
 
 
 def create_app(

@@ -17,8 +17,13 @@ from restyle.config import RunConfig, configure, field_type, format_value, parse
 from restyle.errors import ConfigError
 from restyle.presets import PRESETS
 
-#: Settings a client may not set: they name files on the server or where files are written.
+#: Settings the server decides (a weights file; where and how often files are written), never a client.
 SERVER_ONLY = frozenset({"weights", "save_every", "checkpoint_every"})
+#: Settings that name image files on the server (region masks and their paintings, where RunConfig has
+#: them): refused, as is ``init`` from a file -- no server-side path ever comes from a client.
+FILE_SETTINGS = frozenset({"mask", "mask_style"})
+#: Neither in the form nor accepted from a client.
+HIDDEN = SERVER_ONLY | FILE_SETTINGS
 #: Shown in front, in this order (those that exist); everything else is folded under "Advanced".
 #: ``strength`` is the quality issue's one-knob control and appears here as soon as RunConfig has it.
 BASIC = ("preset", "strength", "size", "style_weight", "content_weight", "tv_weight", "iterations", "optimizer")
@@ -63,7 +68,7 @@ def config_schema(limits: Limits | None = None) -> dict[str, Any]:
     defaults = RunConfig()
     out = []
     for f in fields(RunConfig):
-        if f.name in SERVER_ONLY:
+        if f.name in HIDDEN:
             continue
         meta = f.metadata
         entry: dict[str, Any] = {
@@ -97,7 +102,7 @@ def config_schema(limits: Limits | None = None) -> dict[str, Any]:
             "name": p.name,
             "title": p.title,
             "url": p.url,
-            "values": {k: _json_value(v) for k, v in p.values.items() if k not in SERVER_ONLY},
+            "values": {k: _json_value(v) for k, v in p.values.items() if k not in HIDDEN},
         }
         for p in PRESETS.values()
     ]
@@ -119,7 +124,8 @@ def web_config(overrides: Any, limits: Limits) -> tuple[RunConfig, dict[str, Any
 
     ``overrides`` is a JSON object of field values (strings as typed, or typed values); ``preset``
     applies first, as on the command line. Refused besides what RunConfig refuses: server-only
-    settings, ``init`` from a file, and sizes or iteration counts above the server's limits.
+    settings, settings naming files (:data:`FILE_SETTINGS`, ``init`` from a file), and sizes or
+    iteration counts above the server's limits.
     """
     if not isinstance(overrides, dict):
         raise ConfigError('config must be a JSON object of settings, e.g. {"size": 256}')
@@ -127,6 +133,8 @@ def web_config(overrides: Any, limits: Limits) -> tuple[RunConfig, dict[str, Any
     for key in cleaned:
         if key in SERVER_ONLY:
             raise ConfigError(f"{key} is set by the server, not by the client")
+        if key in FILE_SETTINGS:
+            raise ConfigError(f"{key} names files on the server: not available in the web app")
     config, notes = configure(cleaned)
     if parse_init(config.init)[0] == "file":
         raise ConfigError("init from a file is not available in the web app: use content, noise or mix:R")
