@@ -212,6 +212,7 @@ async function watch(id) {
   if (state.source) state.source.close();
   $("#run").hidden = false;
   $("#preview").dataset.updates = "0";
+  $("#preview").dataset.previews = "0";
   $("#preview").removeAttribute("src");
   $("#result").hidden = true;
   try {
@@ -260,6 +261,7 @@ function render(job) {
   if (src && img.getAttribute("src") !== src) {
     img.src = src;
     img.dataset.updates = String(Number(img.dataset.updates) + 1);
+    if (!job.urls.result) img.dataset.previews = String(Number(img.dataset.previews || 0) + 1);  // live frames
   }
   $("#preview-caption").textContent = job.urls.result ? "result" : job.urls.preview ? "live preview" : "waiting for the first step…";
   if (job.state === "done") {
