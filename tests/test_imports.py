@@ -26,7 +26,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "restyle"
 
 #: (importing module, imported module) -> why it must be imported inside a function.
-ALLOWED_IN_FUNCTION: dict[tuple[str, str], str] = {}
+ALLOWED_IN_FUNCTION: dict[tuple[str, str], str] = {
+    ("restyle.cli.serve", "restyle.web.app"): "optional extra: FastAPI is imported only when `restyle serve` runs",
+}
 
 
 @dataclass(frozen=True)

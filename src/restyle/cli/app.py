@@ -24,6 +24,7 @@ from restyle.cli.common import (
 )
 from restyle.cli.options import with_config_options
 from restyle.cli.progress import JobsDisplay
+from restyle.cli.serve import serve_command
 from restyle.cli.sweep import figures_command, presets_command, sweep_command
 from restyle.config import RunConfig
 from restyle.engine.batch import is_batch, plan_jobs, plan_resume, run_batch
@@ -47,6 +48,7 @@ app.add_typer(weights_app, name="weights")
 app.command("sweep")(sweep_command)
 app.command("presets")(presets_command)
 app.command("figures")(figures_command)
+app.command("serve")(serve_command)
 
 
 @app.command("run")
