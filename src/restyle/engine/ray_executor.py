@@ -106,6 +106,7 @@ class WorkerInfo:
     node: str  #: host name of its node
     pid: int  #: its process id on that node
     device: str  #: ``cpu`` or ``cuda`` (what ``device=auto`` gives there)
+    node_id: str = ""  #: Ray's id of its node (tells apart nodes on one host)
 
 
 @dataclass
@@ -234,7 +235,8 @@ class StylizeWorker:
     def info(self) -> WorkerInfo:
         """Where this worker runs."""
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        return WorkerInfo(self.name, socket.gethostname(), os.getpid(), device)
+        node_id = import_ray().get_runtime_context().get_node_id()
+        return WorkerInfo(self.name, socket.gethostname(), os.getpid(), device, node_id)
 
     def poll(self) -> list[Any]:
         """The progress since the last poll (:class:`_Step` and :class:`_Loaded` records), oldest first."""
@@ -347,7 +349,7 @@ class RayExecutor:
         address: the Ray cluster: None starts a local Ray instance (unless Ray is already initialised
             in this process, which is then used); ``auto`` or ``HOST:PORT`` joins a running cluster.
         workers: number of worker actors (default: the cluster's CPUs / ``cpus_per_worker``, or its
-            GPUs / ``gpus_per_worker``); never more than there are jobs to run.
+            GPUs / ``gpus_per_worker``); never more than the cluster holds, nor than there are jobs to run.
         cpus_per_worker: CPUs each actor asks Ray for (and its torch threads).
         gpus_per_worker: GPUs each actor asks Ray for (0: none; fractions share a GPU).
         weights: use these weights in every worker instead of loading each config's there.
@@ -466,13 +468,21 @@ class RayExecutor:
         return None
 
     def _capacity(self, ray: Any) -> int:
-        if self.workers is not None:
-            return self.workers
+        """How many workers run at once: ``workers``, at most as many as the cluster can hold.
+
+        More actors than fit would wait for resources forever, holding their jobs.
+        """
         resources = ray.cluster_resources()
-        n = int(resources.get("CPU", 1) // self.cpus_per_worker)
+        cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+        if cpus < self.cpus_per_worker or gpus < self.gpus_per_worker:
+            raise RayUnavailable(
+                f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs; a worker needs {self.cpus_per_worker:g} CPUs "
+                f"and {self.gpus_per_worker:g} GPUs"
+            )
+        fit = int(cpus // self.cpus_per_worker)
         if self.gpus_per_worker > 0:
-            n = min(n, int(resources.get("GPU", 0) // self.gpus_per_worker))
-        return max(1, n)
+            fit = min(fit, int(gpus // self.gpus_per_worker))
+        return min(self.workers, fit) if self.workers is not None else fit
 
     def _new_worker(self, ray: Any) -> _Worker:
         if self.weights is not None and self._weights_ref is None:
