@@ -442,7 +442,7 @@ class RayExecutor:
         options: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,
-            "logging_level": logging.WARNING,
+            "logging_level": logging.ERROR,  # not its notes (e.g. about token authentication) in our display
             **self.init_options,
         }
         address = self.address or "local"
