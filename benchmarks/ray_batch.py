@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/ray_batch.py [--size 128] [--iterations 20] [--modes local ray cluster]
 
-* ``local``: :class:`~restyle.engine.executor.LocalExecutor` in this process, torch on all cores;
+* ``local``: :class:`~restyle.engine.executor.LocalExecutor` in this process, torch on all cores
+  (``--local-threads 1``: one thread, as each Ray worker);
 * ``ray``: :class:`~restyle.engine.ray_executor.RayExecutor` on a local Ray instance with one
   1-CPU worker per core (its overhead: starting Ray and the actors, one model load per actor,
   inputs and results through the object store, polling);
@@ -133,7 +134,12 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--model", default="vgg16")
     ap.add_argument("--modes", nargs="+", default=["local", "ray", "cluster"], choices=["local", "ray", "cluster"])
+    ap.add_argument(
+        "--local-threads", type=int, default=None, help="torch threads of the local mode [default: torch's]"
+    )
     args = ap.parse_args()
+    if args.local_threads:
+        torch.set_num_threads(args.local_threads)
     registry.prepare(args.model)  # once, before any timing
     config = RunConfig(
         model=args.model, size=args.size, scales=1, iterations=args.iterations, optimizer="adam", device="cpu"

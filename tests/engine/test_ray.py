@@ -17,7 +17,14 @@ from restyle.engine.batch import plan_jobs, run_batch
 from restyle.engine.events import JobFailed, JobFinished, JobStarted, JobStep, ModelLoaded
 from restyle.engine.executor import LocalExecutor
 from restyle.engine.job import checkpoint_path, partial_path
-from restyle.engine.ray_executor import JobAssigned, RayExecutor, RayUnavailable, WorkerLost, WorkerReady
+from restyle.engine.ray_executor import (
+    JobAssigned,
+    RayExecutor,
+    RayUnavailable,
+    StylizeWorker,
+    WorkerLost,
+    WorkerReady,
+)
 from restyle.engine.sweep import sweep
 from restyle.features.convert import VGGWeights
 from restyle.io.image import read_image, write_image
@@ -195,4 +202,24 @@ def test_workers_the_cluster_cannot_hold_are_refused_up_front(tmp_path, folders,
     with RayExecutor(BASE, weights=tiny_weights, gpus_per_worker=1) as executor:
         with pytest.raises(RayUnavailable, match="0 GPUs"):
             executor.run(jobs)
+    assert not any(j.output.exists() for j in jobs)
+
+
+class _BrokenWorker(StylizeWorker):
+    """A worker that cannot start (as on a node without restyle)."""
+
+    def __init__(self, *args: object) -> None:
+        raise RuntimeError("no restyle on this node")
+
+
+def test_workers_that_cannot_start_end_the_run_in_one_line(tmp_path, folders, tiny_weights) -> None:
+    jobs = plan_jobs([folders["photos"]], [folders["styles"]], tmp_path / "out", BASE)
+    with RayExecutor(BASE, weights=tiny_weights, workers=1) as executor:
+        executor.worker_class = _BrokenWorker
+        with pytest.raises(RayUnavailable, match="Ray workers cannot start") as raised:
+            executor.run(jobs)
+    # the worker's own error, in one line (here: this test module cannot even be imported there)
+    assert "\n" not in str(raised.value) and (
+        "no restyle on this node" in str(raised.value) or "helpers" in str(raised.value)
+    )
     assert not any(j.output.exists() for j in jobs)

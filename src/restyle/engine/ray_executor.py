@@ -360,6 +360,9 @@ class RayExecutor:
         init_options: more keyword arguments for ``ray.init`` (e.g. ``runtime_env``).
     """
 
+    #: The actors' class (a subclass of :class:`StylizeWorker` may add to what a worker does).
+    worker_class: type[StylizeWorker] = StylizeWorker
+
     def __init__(
         self,
         config: RunConfig | None = None,
@@ -489,7 +492,7 @@ class RayExecutor:
             self._weights_ref = ray.put(self.weights)
         self._made += 1
         name = f"w{self._made}"
-        cls = ray.remote(StylizeWorker).options(
+        cls = ray.remote(self.worker_class).options(
             num_cpus=self.cpus_per_worker,
             num_gpus=self.gpus_per_worker,
             max_concurrency=2,
@@ -686,7 +689,12 @@ class RayExecutor:
             raise  # a bug in the worker's code: as a LocalExecutor would, stop here
         except ray.exceptions.RayError as e:
             self._kill(ray, name)
-            error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+            if getattr(e, "actor_init_failed", False):  # the same on every attempt: e.g. restyle missing there
+                raise RayUnavailable(
+                    f"Ray workers cannot start (is restyle installed on every node?): {lines[-1]}"
+                ) from None
+            error = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
             retry = r.attempt < self.max_attempts
             emit(WorkerLost(job, index, total, name, error, retry))
             if retry:
