@@ -63,3 +63,8 @@ def test_sweep_on_ray(cli, folders, fast, tmp_path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "4 run, 0 resumed" in result.stderr
     assert (tmp_path / "sw" / "sheet.png").is_file()
+
+
+def test_single_bad_input_on_ray_is_one_error_line(cli, folders, fast, one_error_line) -> None:
+    args = ["run", folders["photos"] / "broken.png", folders["styles"] / "s1.png", "-o", "x.png", *fast]
+    one_error_line(cli(*args, "--executor", "ray"), "broken.png")

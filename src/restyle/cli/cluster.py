@@ -109,4 +109,4 @@ class ExecutorChoice:
 
     def display(self, console: Console, batch: bool, enabled: bool = True) -> JobsDisplay | ClusterDisplay:
         """The progress display for this executor: one bar per job locally, jobs and workers on Ray."""
-        return ClusterDisplay(console, enabled=enabled) if self.remote else JobsDisplay(console, batch, enabled)
+        return ClusterDisplay(console, batch, enabled) if self.remote else JobsDisplay(console, batch, enabled)

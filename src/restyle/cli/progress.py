@@ -229,8 +229,9 @@ class ClusterDisplay:
     its node, job and steps.
     """
 
-    def __init__(self, console: Console, enabled: bool = True) -> None:
+    def __init__(self, console: Console, batch: bool = True, enabled: bool = True) -> None:
         self.console = console
+        self.batch = batch  # False: a single run, whose failure the caller prints (one line)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -249,13 +250,15 @@ class ClusterDisplay:
         self.total: int | None = None
         self.start: float | None = None
         self.model_shown = False
+        self.started = False  # the bars appear when a job is sent to a worker (not for skips and bad inputs)
 
     def __enter__(self) -> ClusterDisplay:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.started:
+            self.progress.stop()
+            self.started = False
 
     def _worker_bar(self, name: str) -> TaskID:
         if name not in self.workers:
@@ -281,6 +284,9 @@ class ClusterDisplay:
                 self.nodes[w.name] = f"@ {w.node} ({w.device}, pid {w.pid})"
                 self.progress.update(self._worker_bar(w.name), description=self._describe(w.name))
             case JobAssigned(job=job, index=index, total=total, worker=name, attempt=attempt):
+                if not self.started:
+                    self.progress.start()
+                    self.started = True
                 self.on_worker[index] = name
                 again = f" (attempt {attempt})" if attempt > 1 else ""
                 info = f"[{index + 1}/{total}] {job.label}{again}"
@@ -324,7 +330,8 @@ class ClusterDisplay:
             case JobFailed(job=job, index=index, total=total, error=error):
                 self.total = total
                 self._ended(index, "failed")
-                say(self.console, f"[red][{index + 1}/{total}] {job.label}: failed:[/] {error}")
+                if self.batch:
+                    say(self.console, f"[red][{index + 1}/{total}] {job.label}: failed:[/] {error}")
             case JobInterrupted(index=index):
                 self.running.discard(index)
                 self._idle(index)
