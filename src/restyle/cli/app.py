@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from restyle.cli.cluster import EXECUTOR_OPTION, GPUS_OPTION, RAY_ADDRESS_OPTION, WORKERS_OPTION, ExecutorChoice
 from restyle.cli.common import (
     JSON_OPTION,
     QUIET_OPTION,
@@ -23,7 +24,6 @@ from restyle.cli.common import (
     say,
 )
 from restyle.cli.options import with_config_options
-from restyle.cli.progress import JobsDisplay
 from restyle.cli.serve import serve_command
 from restyle.cli.sweep import figures_command, presets_command, sweep_command
 from restyle.config import RunConfig
@@ -80,6 +80,10 @@ def run_command(
         help="Print the plan -- sizes per scale, steps, estimated peak memory, time per step on this machine -- "
         "and exit without writing anything.",
     ),
+    executor: str = EXECUTOR_OPTION,
+    ray_address: Optional[str] = RAY_ADDRESS_OPTION,  # noqa: UP045
+    workers: Optional[int] = WORKERS_OPTION,  # noqa: UP045
+    gpus_per_worker: float = GPUS_OPTION,
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Stylise CONTENT in the style of STYLE and write the result to --output.
@@ -89,7 +93,10 @@ def run_command(
     Batch outputs are named CONTENT__STYLE.png; finished ones are skipped, bad files listed at the end.
 
     Ctrl-C saves OUT.partial.png and OUT.ckpt: continue with `restyle resume OUT.ckpt` or the same command.
+
+    --executor ray runs the pairs on Ray worker actors (this machine, or a cluster with --ray-address).
     """
+    choice = ExecutorChoice(executor, ray_address, workers, gpus_per_worker).check()
     config = build_config(overrides or {})
     if style:
         contents, styles = list(inputs), list(style)
@@ -103,7 +110,8 @@ def run_command(
         print_plans(jobs, config)
         return
     batch = len(jobs) > 1 or is_batch([*contents, *styles], output)
-    execute_jobs(jobs, config, batch=batch, quiet=quiet, json_path=json_path, skip_finished=batch and not overwrite)
+    skip = batch and not overwrite
+    execute_jobs(jobs, config, batch=batch, quiet=quiet, json_path=json_path, skip_finished=skip, executor=choice)
 
 
 @app.command("resume")
@@ -140,8 +148,11 @@ def execute_jobs(
     json_path: str | None,
     skip_finished: bool = False,
     keep_checkpoint: bool = False,
+    executor: ExecutorChoice | None = None,
 ) -> None:
     """Run planned jobs (:func:`restyle.engine.batch.run_batch`) with progress, signals and an exit code.
+
+    ``executor``: where the jobs run (default: in this process).
 
     Exit codes: 0 all done; 2 a bad input (single run) or any failed pair (batch); 130/143 stopped by
     SIGINT/SIGTERM (partial image and checkpoint saved; a second signal aborts without saving).
@@ -149,8 +160,13 @@ def execute_jobs(
     if json_path:
         check_output_path(json_path)
     console = Console(stderr=True, quiet=quiet)
+    choice = executor or ExecutorChoice()
     try:
-        with GracefulStop() as stop, JobsDisplay(console, batch, enabled=not quiet) as display:
+        with (
+            GracefulStop() as stop,
+            choice.open(config, stop=stop, skip_finished=skip_finished, keep_checkpoint=keep_checkpoint) as remote,
+            choice.display(console, batch, enabled=not quiet) as display,
+        ):
             report = run_batch(
                 jobs,
                 config,
@@ -158,6 +174,7 @@ def execute_jobs(
                 stop=stop,
                 skip_finished=skip_finished,
                 keep_checkpoint=keep_checkpoint,
+                executor=remote,
             )
     except Aborted as e:
         say(err, f"{e} (second signal): nothing more saved; a checkpoint written before is kept")

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
 from restyle.config import RunConfig, configure
@@ -24,7 +25,7 @@ QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress display.")
 
 def fail(message: str) -> typer.Exit:
     """Print one clear error line and return the exit (code 2) to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # [...] is text, not markup
     return typer.Exit(2)
 
 

@@ -1,4 +1,4 @@
-"""Rich progress displays fed by the engine's events: a run's steps, a batch of jobs, a sweep's cells."""
+"""Rich progress displays fed by the engine's events: a run's steps, a batch of jobs, a sweep's cells, workers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -25,6 +26,7 @@ from restyle.engine.events import (
     JobStep,
     ModelLoaded,
 )
+from restyle.engine.ray_executor import JobAssigned, WorkerLost, WorkerReady
 from restyle.engine.sweep import Cell, CellDone
 
 
@@ -219,3 +221,131 @@ class SweepProgress:
 
 def _label(cell: Cell) -> str:
     return ", ".join(f"{k}={v}" for k, v in cell.labels.items())
+
+
+class ClusterDisplay:
+    """Shows a run on several workers: the jobs (done/running/failed, ETA) and what each worker is doing.
+
+    Fed by an executor with workers (:class:`~restyle.engine.ray_executor.RayExecutor`): one line per
+    finished, skipped, failed or retried job, a bar for the whole batch and one bar per worker with
+    its node, job and steps.
+    """
+
+    def __init__(self, console: Console, batch: bool = True, enabled: bool = True) -> None:
+        self.console = console
+        self.batch = batch  # False: a single run, whose failure the caller prints (one line)
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            disable=not enabled,
+        )
+        self.jobs = self.progress.add_task("jobs", total=None, info="")
+        self.workers: dict[str, TaskID] = {}  # worker name -> its bar
+        self.nodes: dict[str, str] = {}  # worker name -> "node (device)"
+        self.on_worker: dict[int, str] = {}  # job index -> worker name
+        self.running: set[int] = set()
+        self.counts = {"done": 0, "skipped": 0, "failed": 0}
+        self.total: int | None = None
+        self.start: float | None = None
+        self.model_shown = False
+        self.started = False  # the bars appear when a job is sent to a worker (not for skips and bad inputs)
+
+    def __enter__(self) -> ClusterDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.progress.stop()
+            self.started = False
+
+    def _worker_bar(self, name: str) -> TaskID:
+        if name not in self.workers:
+            self.workers[name] = self.progress.add_task(name, total=None, info="starting")
+        return self.workers[name]
+
+    def _describe(self, name: str) -> str:
+        return f"{name} {self.nodes[name]}" if name in self.nodes else name
+
+    def _update_jobs(self) -> None:
+        c = self.counts
+        ended = sum(c.values())
+        eta = None
+        if self.start is not None and c["done"] and self.total is not None:
+            eta = (time.perf_counter() - self.start) / c["done"] * (self.total - ended)
+        info = f"{c['done']} done, {len(self.running)} running, {c['failed']} failed, {c['skipped']} skipped"
+        self.progress.update(self.jobs, total=self.total, completed=ended, info=f"{info}  {format_eta(eta)}")
+
+    def on_event(self, event: object) -> None:
+        """Update the display from one job or worker event."""
+        match event:
+            case WorkerReady(worker=w):
+                self.nodes[w.name] = f"@ {w.node} ({w.device}, pid {w.pid})"
+                self.progress.update(self._worker_bar(w.name), description=self._describe(w.name))
+            case JobAssigned(job=job, index=index, total=total, worker=name, attempt=attempt):
+                if not self.started:
+                    self.progress.start()
+                    self.started = True
+                self.on_worker[index] = name
+                again = f" (attempt {attempt})" if attempt > 1 else ""
+                info = f"[{index + 1}/{total}] {job.label}{again}"
+                bar = self._worker_bar(name)
+                self.progress.update(bar, description=self._describe(name), total=None, completed=0, info=info)
+            case JobStarted(index=index, total=total):
+                self.total = total
+                self.start = self.start or time.perf_counter()
+                self.running.add(index)
+                self._update_jobs()
+            case ModelLoaded(description=description) if not self.model_shown:
+                self.model_shown = True
+                say(self.console, description)
+            case JobStep(job=job, index=index, total=total, iterate=it) if it is not None:
+                name = self.on_worker.get(index)
+                if name is not None:
+                    info = f"[{index + 1}/{total}] {job.label}  {format_losses(it.losses)}"
+                    self.progress.update(self._worker_bar(name), total=it.total_steps, completed=it.step, info=info)
+                if it.note:
+                    say(self.console, f"[yellow][{index + 1}/{total}] {it.note}")
+            case WorkerLost(job=job, index=index, total=total, worker=name, error=error, retry=retry):
+                self.running.discard(index)
+                then = "running it again on another worker" if retry else "giving up on this job"
+                say(
+                    self.console,
+                    f"[yellow]worker {name} lost during [{index + 1}/{total}] {job.label}[/]: {error}; {then}",
+                )
+                if name in self.workers:
+                    self.progress.remove_task(self.workers.pop(name))
+                self._update_jobs()
+            case JobFinished(job=job, index=index, total=total, result=done) if done is not None:
+                self._ended(index, "done")
+                r = done.result
+                size = f" ({r.pixels.shape[2]}x{r.pixels.shape[1]}) in {r.timings['total_s']:.1f} s" if r else ""
+                where = f" on {self.on_worker[index]}" if index in self.on_worker else ""
+                say(self.console, f"[{index + 1}/{total}] wrote {done.output}{size}{where}")
+            case JobSkipped(job=job, index=index, total=total):
+                self.total = total
+                self._ended(index, "skipped")
+                say(self.console, f"[{index + 1}/{total}] {job.label}: already finished, skipped")
+            case JobFailed(job=job, index=index, total=total, error=error):
+                self.total = total
+                self._ended(index, "failed")
+                if self.batch:
+                    say(self.console, f"[red][{index + 1}/{total}] {job.label}: failed:[/] {error}")
+            case JobInterrupted(index=index):
+                self.running.discard(index)
+                self._idle(index)
+                self._update_jobs()
+
+    def _ended(self, index: int, status: str) -> None:
+        self.running.discard(index)
+        self.counts[status] += 1
+        self._idle(index)
+        self._update_jobs()
+
+    def _idle(self, index: int) -> None:
+        name = self.on_worker.get(index)
+        if name in self.workers:
+            self.progress.update(self.workers[name], total=None, completed=0, info="idle")

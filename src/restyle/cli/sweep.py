@@ -13,10 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from restyle.cli.cluster import EXECUTOR_OPTION, GPUS_OPTION, RAY_ADDRESS_OPTION, WORKERS_OPTION, ExecutorChoice
 from restyle.cli.common import QUIET_OPTION, build_config, err, handle_errors, prepare_for, say
 from restyle.cli.options import with_config_options
 from restyle.cli.presets_view import describe, markdown
-from restyle.cli.progress import SweepProgress
+from restyle.cli.progress import ClusterDisplay, SweepProgress
 from restyle.config import RunConfig, format_value
 from restyle.engine.signals import Aborted, GracefulStop
 from restyle.engine.sweep import FIGURES, Axis, SweepResult, make_axis, parse_vary, seed_balance, sweep
@@ -38,17 +39,21 @@ def run_sweep(
     quiet: bool,
     cell_size: int = 256,
     title: str | None = None,
+    executor: ExecutorChoice | None = None,
 ) -> SweepResult:
     """Run one sweep with a progress display; on Ctrl-C/SIGTERM say how to resume. Returns the SweepResult.
 
     The first signal saves the running cell's partial image and checkpoint (exit 130/143); a second aborts.
+    ``executor``: where the cells run (default: in this process).
     """
     console = Console(stderr=True, quiet=quiet)
-    progress = SweepProgress(console, enabled=not quiet)
+    choice = executor or ExecutorChoice()
+    progress = choice.display(console, True, enabled=not quiet) if choice.remote else SweepProgress(console, not quiet)
     try:
-        with GracefulStop() as stop, progress:
+        with GracefulStop() as stop, choice.open(base, stop=stop) as remote, progress:
+            listen = progress.on_event if isinstance(progress, ClusterDisplay) else progress.callback
             result = sweep(
-                content, style, base, vary, output, progress.callback, cell_size=cell_size, title=title, stop=stop
+                content, style, base, vary, output, listen, cell_size=cell_size, title=title, stop=stop, executor=remote
             )
     except Aborted as e:
         say(err, f"{e} (second signal): finished cells are kept in {output}; run the same command again to resume")
@@ -90,13 +95,21 @@ def sweep_command(
     output: str = typer.Option(..., "--output", "-o", help="Output folder (created; finished cells are reused)."),
     cell_size: int = typer.Option(256, "--cell-size", min=32, max=1024, help="Width of each image on the sheet."),
     quiet: bool = QUIET_OPTION,
+    executor: str = EXECUTOR_OPTION,
+    ray_address: Optional[str] = RAY_ADDRESS_OPTION,  # noqa: UP045
+    workers: Optional[int] = WORKERS_OPTION,  # noqa: UP045
+    gpus_per_worker: float = GPUS_OPTION,
     overrides: dict[str, Any] | None = None,
 ) -> None:
-    """Run CONTENT x STYLE once per value of --vary and write a labelled contact sheet, JSON and CSV."""
+    """Run CONTENT x STYLE once per value of --vary and write a labelled contact sheet, JSON and CSV.
+
+    --executor ray runs the cells on Ray worker actors (this machine, or a cluster with --ray-address).
+    """
+    choice = ExecutorChoice(executor, ray_address, workers, gpus_per_worker).check()
     axes = [parse_vary(v) for v in vary]
     base = build_config(overrides or {})
     prepare_for(base)  # extract/download once, with a progress bar, before the first cell
-    run_sweep(content, style, base, axes, output, quiet=quiet, cell_size=cell_size)
+    run_sweep(content, style, base, axes, output, quiet=quiet, cell_size=cell_size, executor=choice)
 
 
 @handle_errors

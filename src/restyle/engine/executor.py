@@ -59,13 +59,22 @@ from restyle.engine.job import (
 )
 from restyle.engine.memory import OutOfMemory
 from restyle.engine.signals import GracefulStop
-from restyle.engine.stylize import MEMORY_ADVICE, Stylizer
+from restyle.engine.stylize import MEMORY_ADVICE, Stylizer, StylizeResult
 from restyle.engine.targets import TargetCache
 from restyle.errors import ConfigError, RestyleError
 from restyle.features import weights as registry
 from restyle.features.convert import VGGWeights
 
-__all__ = ["BatchReport", "Executor", "LocalExecutor", "StylizerPool", "run_job"]
+__all__ = [
+    "BatchReport",
+    "Executor",
+    "LocalExecutor",
+    "PreparedJob",
+    "StylizerPool",
+    "prepare_job",
+    "record_result",
+    "run_job",
+]
 
 
 @dataclass
@@ -155,8 +164,8 @@ class StylizerPool:
 
 
 @dataclass
-class _Prepared:
-    """A job ready to run: its config, inputs (or checkpoint) and the inputs' fingerprint."""
+class PreparedJob:
+    """A job ready to run: its config, inputs (or checkpoint) and the inputs' fingerprint (see :func:`prepare_job`)."""
 
     config: RunConfig
     fingerprint: str
@@ -279,74 +288,121 @@ class LocalExecutor:
             return JobResult(job, "failed", str(e), exception=e)
         finally:
             self._running = None
-        resumed_from = resume.step if resume else None
-        if result.out_of_memory:  # saved like an interrupt, reported as this job's error
-            partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
-            error = OutOfMemory(
-                f"{result.out_of_memory}: saved {partial} and {ckpt}; continue on a machine with more memory with "
-                f"`restyle resume {ckpt}`, or run again and {MEMORY_ADVICE}"
-            )
-            emit(JobFailed(job, index, total, str(error)))
-            return JobResult(
-                job,
-                "failed",
-                str(error),
-                result=result,
-                checkpoint=ckpt,
-                partial=partial,
-                resumed_from=resumed_from,
-                total_steps=steps[0],
-                exception=error,
-                fingerprint=prepared.fingerprint,
-            )
-        if result.interrupted:
-            partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
-            done = JobResult(
-                job,
-                "interrupted",
-                result=result,
-                checkpoint=ckpt,
-                partial=partial,
-                resumed_from=resumed_from,
-                total_steps=steps[0],
-                fingerprint=prepared.fingerprint,
-            )
-            emit(JobInterrupted(job, index, total, done))
-            return done
-        write_finished(
-            out, result, prepared.fingerprint, keep_checkpoint=self.keep_checkpoint, resume_file=prepared.resume_file
-        )
-        done = JobResult(
+        return record_result(
             job,
-            "done",
+            index,
+            total,
+            prepared,
+            result,
+            steps[0],
+            emit,
+            keep_checkpoint=self.keep_checkpoint,
+        )
+
+    def _prepare(self, job: Job) -> PreparedJob | None:
+        """Load and fingerprint the job's inputs once; None when its output is already finished."""
+        return prepare_job(job, self.config, skip_finished=self.skip_finished, auto_resume=self.auto_resume)
+
+
+def prepare_job(
+    job: Job, config: RunConfig, *, skip_finished: bool = True, auto_resume: bool = True
+) -> PreparedJob | None:
+    """The planning an executor does on the machine holding the outputs, before a job computes.
+
+    Loads and fingerprints the job's inputs once (or takes its checkpoint), checks the output can
+    be written, and returns None when the output is already finished with the same image settings
+    and inputs (``skip_finished``, unless ``job.force``); a matching checkpoint next to the output
+    is picked up to continue (``auto_resume``). ``config`` applies to jobs without their own.
+
+    Raises:
+        RestyleError: a bad input or output of this job only (the caller records it and goes on).
+    """
+    if job.checkpoint is not None:
+        ckpt_config = config_from_checkpoint(job.checkpoint, job.checkpoint_file or "checkpoint")
+        check_output(job.output, ckpt_config)
+        return PreparedJob(
+            ckpt_config,
+            checkpoint_fingerprint(job.checkpoint),
+            resume=job.checkpoint,
+            resume_file=job.checkpoint_file,
+        )
+    if job.content is None or job.style is None:
+        raise ConfigError("content and style images are required")
+    config = job.config.validate() if job.config is not None else config
+    check_output(job.output, config)
+    inputs = load_run_inputs(config, job.content, job.style)
+    fp = inputs.fingerprint()
+    if skip_finished and not job.force and is_finished(job.output, inputs.config, fp):
+        return None
+    resume = find_resumable(job.output, inputs.config, fp) if auto_resume else None
+    if resume is not None:
+        return PreparedJob(inputs.config, fp, resume=resume)
+    return PreparedJob(inputs.config, fp, inputs=inputs)
+
+
+def record_result(
+    job: Job,
+    index: int,
+    total: int,
+    prepared: PreparedJob,
+    result: StylizeResult,
+    total_steps: int,
+    emit: Listener,
+    *,
+    keep_checkpoint: bool = False,
+) -> JobResult:
+    """Write what a finished :meth:`Stylizer.run` of ``prepared`` produced, emit its event, return its JobResult.
+
+    Finished: the final image (atomically; stale partial image and checkpoints removed). Interrupted
+    or out of memory: the partial image and checkpoint (out of memory is reported as the job's error).
+    Runs where the outputs are, wherever the computing happened.
+    """
+    out, resume = job.output, prepared.resume
+    resumed_from = resume.step if resume else None
+    if result.out_of_memory:  # saved like an interrupt, reported as this job's error
+        partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
+        error = OutOfMemory(
+            f"{result.out_of_memory}: saved {partial} and {ckpt}; continue on a machine with more memory with "
+            f"`restyle resume {ckpt}`, or run again and {MEMORY_ADVICE}"
+        )
+        emit(JobFailed(job, index, total, str(error)))
+        return JobResult(
+            job,
+            "failed",
+            str(error),
             result=result,
+            checkpoint=ckpt,
+            partial=partial,
             resumed_from=resumed_from,
-            total_steps=steps[0],
+            total_steps=total_steps,
+            exception=error,
             fingerprint=prepared.fingerprint,
         )
-        emit(JobFinished(job, index, total, done))
+    if result.interrupted:
+        partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
+        done = JobResult(
+            job,
+            "interrupted",
+            result=result,
+            checkpoint=ckpt,
+            partial=partial,
+            resumed_from=resumed_from,
+            total_steps=total_steps,
+            fingerprint=prepared.fingerprint,
+        )
+        emit(JobInterrupted(job, index, total, done))
         return done
-
-    def _prepare(self, job: Job) -> _Prepared | None:
-        """Load and fingerprint the job's inputs once; None when its output is already finished."""
-        if job.checkpoint is not None:
-            config = config_from_checkpoint(job.checkpoint, job.checkpoint_file or "checkpoint")
-            check_output(job.output, config)
-            return _Prepared(
-                config, checkpoint_fingerprint(job.checkpoint), resume=job.checkpoint, resume_file=job.checkpoint_file
-            )
-        if job.content is None or job.style is None:
-            raise ConfigError("content and style images are required")
-        config = job.config.validate() if job.config is not None else self.config
-        check_output(job.output, config)
-        inputs = load_run_inputs(config, job.content, job.style)
-        fp = inputs.fingerprint()
-        if self.skip_finished and not job.force and is_finished(job.output, inputs.config, fp):
-            return None
-        resume = find_resumable(job.output, inputs.config, fp) if self.auto_resume else None
-        if resume is not None:
-            return _Prepared(inputs.config, fp, resume=resume)
-        return _Prepared(inputs.config, fp, inputs=inputs)
+    write_finished(out, result, prepared.fingerprint, keep_checkpoint=keep_checkpoint, resume_file=prepared.resume_file)
+    done = JobResult(
+        job,
+        "done",
+        result=result,
+        resumed_from=resumed_from,
+        total_steps=total_steps,
+        fingerprint=prepared.fingerprint,
+    )
+    emit(JobFinished(job, index, total, done))
+    return done
 
 
 def run_job(

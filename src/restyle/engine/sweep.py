@@ -323,6 +323,8 @@ def sweep(
 
     def listen(event: Any) -> None:
         emit(event)
+        if not isinstance(event, JobFinished | JobSkipped):  # an executor's other events (e.g. its workers')
+            return
         cell: Cell = event.job.tag
         if isinstance(event, JobFinished) and event.result is not None:
             record = _record(cell, f"cells/{cell.name}.png", event.result)
