@@ -12,7 +12,6 @@ from typing import Optional
 
 import typer
 from platformdirs import user_data_path
-from rich.markup import escape
 
 from restyle.cli.common import err, fail, say
 
@@ -54,7 +53,7 @@ def serve_command(
     --data-dir across restarts (jobs that were running are marked interrupted and can be resumed).
     """
     if missing := missing_web_modules():
-        raise fail(escape(f"{INSTALL_HINT} (missing: {', '.join(missing)})"))  # [web] is not rich markup
+        raise fail(f"{INSTALL_HINT} (missing: {', '.join(missing)})")  # fail() escapes the [web]
     import uvicorn
 
     from restyle.web.app import create_app
