@@ -572,7 +572,8 @@ class Stylizer:
         checkpoint = snapshot() if interrupted else None
         # Losses of the final image itself (the last event reports the iterate before the last update).
         with torch.no_grad():
-            final_terms = {k: float(v) for k, v in self.loss(x.detach()).items()}
+            evaluate = self._objective.evaluate if self._objective is not None else self.loss
+            final_terms = {k: float(v) for k, v in evaluate(x.detach()).items()}
         pixels = images.present(x.detach())[0].clamp(0, 1).float().cpu()
         alpha = inputs.content.alpha
         if alpha is not None:

@@ -158,6 +158,38 @@ class TiledObjective:
         feats = self.loss.extractor(image[..., y0:y1, x0:x1])
         return {n: self._core(f, tile, n, True) for n, f in feats.items()}
 
+    @torch.no_grad()
+    def evaluate(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms of ``image`` without gradients (one pass over the tiles)."""
+        loss, t = self.loss, self.loss.targets
+        cw, sw = loss.content_layers, loss.style_layers
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+        content = image.new_zeros(())
+        for tile in self.tiles:
+            for n, f in self._cores(image, tile).items():
+                if n in cw:
+                    target = self._core(t.content[n], tile, n, False)
+                    sq = (f - target).square().sum() / t.content[n].numel()
+                    content = content + cw[n] * t.scale[f"content:{n}"] * sq
+                if n in sw:
+                    flat = f.reshape(f.shape[1], -1).float()
+                    sums[n] = sums.get(n, 0) + flat @ flat.T
+                    counts[n] = counts.get(n, 0) + flat.shape[1]
+        terms: dict[str, torch.Tensor] = {}
+        if cw:
+            terms["content"] = loss.weights["content"] * content / (sum(cw.values()) or 1.0)
+        if sw:
+            style = sum(
+                w * t.scale[f"style:{n}"] * (sums[n] / (sums[n].shape[0] * counts[n]) - t.style[n][0]).square().mean()
+                for n, w in sw.items()
+            )
+            terms["style"] = loss.weights["style"] * style / (sum(sw.values()) or 1.0)
+        if loss.weights["tv"]:
+            terms["tv"] = loss.tv_term(image)
+        terms["total"] = sum(terms.values(), image.new_zeros(()))
+        return terms
+
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms of ``image`` (a leaf requiring grad): ``image.grad`` receives the whole gradient."""
         loss, t = self.loss, self.loss.targets
