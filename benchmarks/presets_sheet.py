@@ -5,7 +5,7 @@
 
 One contact sheet per pair (:func:`restyle.engine.sheet.render_sheet`), stacked into one PNG:
 a column per preset, headed by its name, optimiser and iterations; under each result its final
-loss terms and wall-clock seconds. Runs on the weights :func:`restyle.presets.configure` picks
+loss terms and wall-clock seconds. Runs on the weights :func:`restyle.config.configure` picks
 (VGG16 when the presets' VGG19 is not in the cache) unless ``--model`` is given. Prints one JSON
 object: per cell the preset, pair, iterations, seconds, final loss, pixel std and spread, notes.
 
