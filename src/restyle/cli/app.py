@@ -45,10 +45,6 @@ app = typer.Typer(
 )
 weights_app = typer.Typer(no_args_is_help=True, help="List and prepare pretrained VGG weights.")
 app.add_typer(weights_app, name="weights")
-app.command("sweep")(sweep_command)
-app.command("presets")(presets_command)
-app.command("figures")(figures_command)
-app.command("serve")(serve_command)
 
 
 @app.command("run")
@@ -289,6 +285,13 @@ def weights_list() -> None:
 def weights_prepare(name: str = typer.Argument("vgg16", help="Registry name (see `restyle weights list`).")) -> None:
     """Extract, download and/or convert weights now, so later runs start at once and offline."""
     prepare_weights(name)
+
+
+# After run and resume in the help's list of commands.
+app.command("sweep")(sweep_command)
+app.command("presets")(presets_command)
+app.command("figures")(figures_command)
+app.command("serve")(serve_command)
 
 
 def main() -> None:
