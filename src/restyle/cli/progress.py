@@ -44,6 +44,19 @@ def format_eta(seconds: float | None) -> str:
     return f"eta {h}:{m:02d}:{s:02d}" if h else f"eta {m}:{s:02d}"
 
 
+def info_progress(console: Console, enabled: bool) -> Progress:
+    """Bars of ``description  ━━━  n/N  elapsed  info`` (the sweep's and the cluster's displays)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        disable=not enabled,
+    )
+
+
 class RunProgress:
     """Context manager whose ``callback`` updates a rich progress bar from Iterate events.
 
@@ -166,15 +179,7 @@ class SweepProgress:
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
         self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=console,
-            disable=not enabled,
-        )
+        self.progress = info_progress(console, enabled)
         self.cells = self.progress.add_task("cells", total=None, info="")
         self.steps = self.progress.add_task("cell", total=None, info="")
         self.run_start: float | None = None
@@ -234,15 +239,7 @@ class ClusterDisplay:
     def __init__(self, console: Console, batch: bool = True, enabled: bool = True) -> None:
         self.console = console
         self.batch = batch  # False: a single run, whose failure the caller prints (one line)
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=console,
-            disable=not enabled,
-        )
+        self.progress = info_progress(console, enabled)
         self.jobs = self.progress.add_task("jobs", total=None, info="")
         self.workers: dict[str, TaskID] = {}  # worker name -> its bar
         self.nodes: dict[str, str] = {}  # worker name -> "node (device)"
