@@ -358,50 +358,35 @@ def record_result(
     Runs where the outputs are, wherever the computing happened.
     """
     out, resume = job.output, prepared.resume
-    resumed_from = resume.step if resume else None
+
+    def ended(status: str, **files: Any) -> JobResult:
+        return JobResult(
+            job,
+            status,
+            result=result,
+            resumed_from=resume.step if resume else None,
+            total_steps=total_steps,
+            fingerprint=prepared.fingerprint,
+            **files,
+        )
+
+    if not result.interrupted:
+        write_finished(
+            out, result, prepared.fingerprint, keep_checkpoint=keep_checkpoint, resume_file=prepared.resume_file
+        )
+        done = ended("done")
+        emit(JobFinished(job, index, total, done))
+        return done
+    partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
     if result.out_of_memory:  # saved like an interrupt, reported as this job's error
-        partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
         error = OutOfMemory(
             f"{result.out_of_memory}: saved {partial} and {ckpt}; continue on a machine with more memory with "
             f"`restyle resume {ckpt}`, or run again and {MEMORY_ADVICE}"
         )
         emit(JobFailed(job, index, total, str(error)))
-        return JobResult(
-            job,
-            "failed",
-            str(error),
-            result=result,
-            checkpoint=ckpt,
-            partial=partial,
-            resumed_from=resumed_from,
-            total_steps=total_steps,
-            exception=error,
-            fingerprint=prepared.fingerprint,
-        )
-    if result.interrupted:
-        partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
-        done = JobResult(
-            job,
-            "interrupted",
-            result=result,
-            checkpoint=ckpt,
-            partial=partial,
-            resumed_from=resumed_from,
-            total_steps=total_steps,
-            fingerprint=prepared.fingerprint,
-        )
-        emit(JobInterrupted(job, index, total, done))
-        return done
-    write_finished(out, result, prepared.fingerprint, keep_checkpoint=keep_checkpoint, resume_file=prepared.resume_file)
-    done = JobResult(
-        job,
-        "done",
-        result=result,
-        resumed_from=resumed_from,
-        total_steps=total_steps,
-        fingerprint=prepared.fingerprint,
-    )
-    emit(JobFinished(job, index, total, done))
+        return ended("failed", error=str(error), exception=error, checkpoint=ckpt, partial=partial)
+    done = ended("interrupted", checkpoint=ckpt, partial=partial)
+    emit(JobInterrupted(job, index, total, done))
     return done
 
 

@@ -255,17 +255,22 @@ def metadata(result: StylizeResult, inputs_sha256: str) -> dict[str, Any]:
     return {**result.summary(), "inputs_sha256": inputs_sha256}
 
 
-def write_interrupted(out: Path, result: StylizeResult, inputs_sha256: str) -> tuple[Path, Path]:
-    """Write an interrupted run's partial image and checkpoint next to ``out``; returns both paths."""
-    assert result.checkpoint is not None
-    partial = partial_path(out)
+def write_result_image(path: Path, result: StylizeResult, inputs_sha256: str) -> None:
+    """Write ``result``'s image atomically with its alpha, bit depth and :func:`metadata`."""
     write_image(
-        partial,
+        path,
         result.pixels,
         alpha=result.alpha,
         bit_depth=result.config.bit_depth,
         metadata=metadata(result, inputs_sha256),
     )
+
+
+def write_interrupted(out: Path, result: StylizeResult, inputs_sha256: str) -> tuple[Path, Path]:
+    """Write an interrupted run's partial image and checkpoint next to ``out``; returns both paths."""
+    assert result.checkpoint is not None
+    partial = partial_path(out)
+    write_result_image(partial, result, inputs_sha256)
     result.checkpoint.output = str(out.resolve())
     save_checkpoint(result.checkpoint, checkpoint_path(out))
     return partial, checkpoint_path(out)
@@ -280,13 +285,7 @@ def write_finished(
     resume_file: Path | None = None,
 ) -> None:
     """Write the final image (atomically), then delete what it supersedes (partial image, checkpoints)."""
-    write_image(
-        out,
-        result.pixels,
-        alpha=result.alpha,
-        bit_depth=result.config.bit_depth,
-        metadata=metadata(result, inputs_sha256),
-    )
+    write_result_image(out, result, inputs_sha256)
     stale = [partial_path(out)]
     if not keep_checkpoint:
         stale += [checkpoint_path(out)] + ([resume_file] if resume_file is not None else [])

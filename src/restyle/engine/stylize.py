@@ -109,6 +109,7 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     optimizer_state: dict[str, Any] | None = None  #: a resumed optimiser's state, loaded at its scale
     good: torch.Tensor | None = None
+    here: torch.Tensor | None = None  #: the iterate the current step evaluates (a buffer of the guard)
     retries: int = 0
     health: HealthMonitor = field(default_factory=HealthMonitor)
 
@@ -475,6 +476,7 @@ class Stylizer:
             state.optimizer.load_state_dict(state.optimizer_state)
             state.optimizer_state = None
         state.good = state.pixels.detach().clone()
+        state.here = torch.empty_like(state.good)  # reused by every step of the scale, not allocated per step
         return size
 
     def _content_targets(self, image: torch.Tensor, tiler: Tiler | None = None) -> Targets:
@@ -526,9 +528,9 @@ class Stylizer:
         """
         c = self.config
         x, note = state.pixels, ""
-        assert x is not None and state.optimizer is not None and state.good is not None
+        assert x is not None and state.optimizer is not None and state.good is not None and state.here is not None
         while True:
-            here = x.detach().clone()  # the iterate this step evaluates
+            state.here.copy_(x.detach())  # the iterate this step evaluates
             values = self._step(state.optimizer, x)
             finite = all(math.isfinite(v) for v in values.values()) and bool(torch.isfinite(x).all())
             verdict = state.health.check(values["total"], state.step + 1, finite)
@@ -547,7 +549,7 @@ class Stylizer:
             state.optimizer = make_optimizer(c.replace(lr=state.lr), x)
             note = f"{verdict.note}: restored last good image, lr now {state.lr:g}"
             state.notes.append(note)
-        state.good.copy_(here)
+        state.good.copy_(state.here)
         if verdict.reset:  # stalled: the same iterate, a fresh optimiser memory
             state.optimizer = make_optimizer(c.replace(lr=state.lr), x)
         if verdict.note:

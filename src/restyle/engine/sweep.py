@@ -314,11 +314,14 @@ def sweep(
         raise ImageError(f"cannot create the sweep folder {str(out)!r}: {e.strerror or e}") from None
 
     records: dict[int, CellRecord] = {}
+    found: dict[int, CellRecord] = {}  # finished records on disk: the executor skips exactly these cells
     jobs = []
     for cell in cells:
         image = out / "cells" / f"{cell.name}.png"
-        found = _load_record(out / "cells" / f"{cell.name}.json", image, cell)
-        jobs.append(Job(image, content, style, cell.config, force=found is None, tag=cell))
+        record = _load_record(out / "cells" / f"{cell.name}.json", image, cell)
+        if record is not None:
+            found[cell.index] = record
+        jobs.append(Job(image, content, style, cell.config, force=record is None, tag=cell))
     emit = callback or (lambda event: None)
 
     def listen(event: Any) -> None:
@@ -331,8 +334,7 @@ def sweep(
             doc = {**record.to_dict(), "inputs_sha256": event.result.fingerprint}
             atomic_write_text(out / "cells" / f"{cell.name}.json", json.dumps(doc, indent=1, default=_json_default))
         elif isinstance(event, JobSkipped):
-            record = _load_record(out / "cells" / f"{cell.name}.json", event.job.output, cell)
-            assert record is not None  # skipped only when its record was found (force otherwise)
+            record = found[cell.index]  # skipped only when its record was found (force otherwise)
         else:
             return
         records[cell.index] = record

@@ -20,7 +20,6 @@ restyle's own loss formulas (``normalize`` relative or none) and no region masks
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -79,34 +78,63 @@ def core_slice(tile: Tile, stride: int, full_hw: tuple[int, int]) -> tuple[int, 
     return y0 // stride, bottom, x0 // stride, right
 
 
+def crop_core(f: torch.Tensor, tile: Tile, layer: str, image_hw: tuple[int, int], in_box: bool) -> torch.Tensor:
+    """The core's part of ``layer``'s features ``f``: of the tile's box (``in_box``) or of the whole image."""
+    s = layer_stride(layer)
+    fy0, fy1, fx0, fx1 = core_slice(tile, s, (image_hw[0] // s, image_hw[1] // s))
+    oy, ox = (tile.box[0] // s, tile.box[2] // s) if in_box else (0, 0)
+    return f[..., fy0 - oy : fy1 - oy, fx0 - ox : fx1 - ox]
+
+
+def box_pixels(image: torch.Tensor, tile: Tile) -> torch.Tensor:
+    """The pixels of ``tile``'s box (a view of ``image``)."""
+    y0, y1, x0, x1 = tile.box
+    return image[..., y0:y1, x0:x1]
+
+
+def box_cores(
+    extractor: VGGFeatures, box: torch.Tensor, tile: Tile, image_hw: tuple[int, int]
+) -> dict[str, torch.Tensor]:
+    """Every requested layer's features of a box's pixels ``box``, cropped to the tile's core."""
+    return {n: crop_core(f, tile, n, image_hw, in_box=True) for n, f in extractor(box).items()}
+
+
+class GramSum:
+    """``F Fᵀ`` and position counts summed over cores: the whole image's Grams ``F Fᵀ / (C·M)``."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, layer: str, core: torch.Tensor) -> None:
+        """Add one core's ``(1, C, h, w)`` features."""
+        flat = core.reshape(core.shape[1], -1).float()
+        self.sums[layer] = self.sums.get(layer, 0) + flat @ flat.T
+        self.counts[layer] = self.counts.get(layer, 0) + flat.shape[1]
+
+    def grams(self) -> dict[str, torch.Tensor]:
+        """``(C, C)`` Gram matrices of the layers added."""
+        return {n: g / (g.shape[0] * self.counts[n]) for n, g in self.sums.items()}
+
+
 class Tiler:
     """Features and Grams of whole images, computed tile by tile without gradients (for the targets)."""
 
     def __init__(self, core: int, halo: int, align: int) -> None:
         self.core, self.halo, self.align = core, halo, align
 
-    @torch.no_grad()
-    def _cores(
-        self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]
-    ) -> Iterator[tuple[Tile, dict[str, torch.Tensor]]]:
-        """Each tile with its cores' features of ``layers``."""
-        h, w = image.shape[-2:]
-        for tile in plan_tiles(h, w, self.core, self.halo, self.align):
-            y0, y1, x0, x1 = tile.box
-            feats = extractor(image[..., y0:y1, x0:x1])
-            out = {}
-            for n in layers:
-                s = layer_stride(n)
-                fy0, fy1, fx0, fx1 = core_slice(tile, s, (h // s, w // s))
-                out[n] = feats[n][..., fy0 - y0 // s : fy1 - y0 // s, fx0 - x0 // s : fx1 - x0 // s]
-            yield tile, out
+    def _tiles(self, image: torch.Tensor) -> list[Tile]:
+        return plan_tiles(image.shape[-2], image.shape[-1], self.core, self.halo, self.align)
 
+    @torch.no_grad()
     def features(self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         """The whole image's feature maps of ``layers``, assembled from the tiles' cores."""
         h, w = image.shape[-2:]
         maps: dict[str, torch.Tensor] = {}
-        for tile, cores in self._cores(extractor, image, layers):
-            for n, f in cores.items():
+        for tile in self._tiles(image):
+            for n, f in box_cores(extractor, box_pixels(image, tile), tile, (h, w)).items():
+                if n not in layers:
+                    continue
                 s = layer_stride(n)
                 if n not in maps:
                     maps[n] = f.new_zeros((f.shape[0], f.shape[1], h // s, w // s))
@@ -114,16 +142,15 @@ class Tiler:
                 maps[n][..., fy0:fy1, fx0:fx1] = f
         return maps
 
+    @torch.no_grad()
     def grams(self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        """The whole image's Gram matrices ``F Fᵀ / (C·M)`` of ``layers``, summed over the tiles' cores."""
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
-        for _, cores in self._cores(extractor, image, layers):
-            for n, f in cores.items():
-                flat = f.reshape(f.shape[1], -1).float()
-                sums[n] = sums.get(n, 0) + flat @ flat.T
-                counts[n] = counts.get(n, 0) + flat.shape[1]
-        return {n: (g / (g.shape[0] * counts[n]))[None] for n, g in sums.items()}
+        """The whole image's ``(1, C, C)`` Gram matrices of ``layers``, summed over the tiles' cores."""
+        total, hw = GramSum(), (image.shape[-2], image.shape[-1])
+        for tile in self._tiles(image):
+            for n, f in box_cores(extractor, box_pixels(image, tile), tile, hw).items():
+                if n in layers:
+                    total.add(n, f)
+        return {n: g[None] for n, g in total.grams().items()}
 
 
 class TiledObjective:
@@ -138,79 +165,68 @@ class TiledObjective:
         if loss.targets.rest is not None:
             raise ConfigError("tiling does not support --mask yet; use a smaller --size with masks")
         self.loss, self.tiles = loss, tiles
-        self.height, self.width = height, width
-        self.strides = {n: layer_stride(n) for n in (*loss.content_layers, *loss.style_layers)}
+        self.hw = (height, width)
 
-    def _full_hw(self, layer: str) -> tuple[int, int]:
-        # The whole image's feature map size at ``layer`` (floor pooling, as the network does).
-        h, w, s = self.height, self.width, self.strides[layer]
-        return h // s, w // s
+    def _content(self, core: torch.Tensor, tile: Tile, layer: str) -> torch.Tensor:
+        """The weighted content term of one core (its share of the whole image's mean)."""
+        loss, t = self.loss, self.loss.targets
+        target = crop_core(t.content[layer], tile, layer, self.hw, in_box=False)
+        sq = (core - target).square().sum() / t.content[layer].numel()
+        weight = loss.weights["content"] * loss.content_layers[layer] / (sum(loss.content_layers.values()) or 1.0)
+        return weight * t.scale[f"content:{layer}"] * sq
 
-    def _core(self, f: torch.Tensor, tile: Tile, layer: str, in_box: bool) -> torch.Tensor:
-        """The core's part of features ``f``: of the tile's box (``in_box``) or of the whole image."""
-        s = self.strides[layer]
-        fy0, fy1, fx0, fx1 = core_slice(tile, s, self._full_hw(layer))
-        oy, ox = (tile.box[0] // s, tile.box[2] // s) if in_box else (0, 0)
-        return f[..., fy0 - oy : fy1 - oy, fx0 - ox : fx1 - ox]
+    def _style(self, grams: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted style term, from the whole image's Grams."""
+        loss, t = self.loss, self.loss.targets
+        s = sum(
+            w * t.scale[f"style:{n}"] * (grams[n] - t.style[n][0]).square().mean() for n, w in loss.style_layers.items()
+        )
+        return loss.weights["style"] * s / (sum(loss.style_layers.values()) or 1.0)
 
-    def _cores(self, image: torch.Tensor, tile: Tile) -> dict[str, torch.Tensor]:
-        y0, y1, x0, x1 = tile.box
-        feats = self.loss.extractor(image[..., y0:y1, x0:x1])
-        return {n: self._core(f, tile, n, True) for n, f in feats.items()}
+    @torch.no_grad()
+    def _pass(self, image: torch.Tensor) -> tuple[torch.Tensor, GramSum]:
+        """One no-grad pass over the tiles: the content term and the whole image's Gram sums."""
+        content, total = image.new_zeros(()), GramSum()
+        for tile in self.tiles:
+            for n, f in box_cores(self.loss.extractor, box_pixels(image, tile), tile, self.hw).items():
+                if n in self.loss.content_layers:
+                    content = content + self._content(f, tile, n)
+                if n in self.loss.style_layers:
+                    total.add(n, f)
+        return content, total
+
+    def _terms(
+        self, image: torch.Tensor, content: torch.Tensor, style: torch.Tensor | None, tv: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
+        if self.loss.content_layers:
+            terms["content"] = content
+        if style is not None:
+            terms["style"] = style
+        if tv is not None:
+            terms["tv"] = tv
+        terms["total"] = sum(terms.values(), image.new_zeros(()))
+        return terms
 
     @torch.no_grad()
     def evaluate(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms of ``image`` without gradients (one pass over the tiles)."""
-        loss, t = self.loss, self.loss.targets
-        cw, sw = loss.content_layers, loss.style_layers
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
-        content = image.new_zeros(())
-        for tile in self.tiles:
-            for n, f in self._cores(image, tile).items():
-                if n in cw:
-                    target = self._core(t.content[n], tile, n, False)
-                    sq = (f - target).square().sum() / t.content[n].numel()
-                    content = content + cw[n] * t.scale[f"content:{n}"] * sq
-                if n in sw:
-                    flat = f.reshape(f.shape[1], -1).float()
-                    sums[n] = sums.get(n, 0) + flat @ flat.T
-                    counts[n] = counts.get(n, 0) + flat.shape[1]
-        terms: dict[str, torch.Tensor] = {}
-        if cw:
-            terms["content"] = loss.weights["content"] * content / (sum(cw.values()) or 1.0)
-        if sw:
-            style = sum(
-                w * t.scale[f"style:{n}"] * (sums[n] / (sums[n].shape[0] * counts[n]) - t.style[n][0]).square().mean()
-                for n, w in sw.items()
-            )
-            terms["style"] = loss.weights["style"] * style / (sum(sw.values()) or 1.0)
-        if loss.weights["tv"]:
-            terms["tv"] = loss.tv_term(image)
-        terms["total"] = sum(terms.values(), image.new_zeros(()))
-        return terms
+        content, total = self._pass(image)
+        style = self._style(total.grams()) if self.loss.style_layers else None
+        tv = self.loss.tv_term(image) if self.loss.weights["tv"] else None
+        return self._terms(image, content, style, tv)
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms of ``image`` (a leaf requiring grad): ``image.grad`` receives the whole gradient."""
         loss, t = self.loss, self.loss.targets
-        cw, sw = loss.content_layers, loss.style_layers
-        content_div = sum(cw.values()) or 1.0
-        style_div = sum(sw.values()) or 1.0
-        # Pass 1: the whole image's Grams, summed over cores.
-        sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
+        sw = loss.style_layers
+        # Pass 1 (no grad): the whole image's Grams, summed over cores.
+        grams, counts = {}, {}
         if sw:
-            with torch.no_grad():
-                for tile in self.tiles:
-                    for n, f in self._cores(image, tile).items():
-                        if n not in sw:
-                            continue
-                        flat = f.reshape(f.shape[1], -1).float()
-                        sums[n] = sums.get(n, 0) + flat @ flat.T
-                        counts[n] = counts.get(n, 0) + flat.shape[1]
-        grams = {n: sums[n] / (sums[n].shape[0] * counts[n]) for n in sums}
-        style_value = sum(w * t.scale[f"style:{n}"] * (grams[n] - t.style[n][0]).square().mean() for n, w in sw.items())
-        # ∂(style term)/∂G for each layer (a constant in pass 2).
+            _, total = self._pass(image)
+            grams, counts = total.grams(), total.counts
+        # ∂(style term)/∂G for each layer, a constant in pass 2.
+        style_div = sum(sw.values()) or 1.0
         dgram = {
             n: loss.weights["style"]
             * w
@@ -222,41 +238,27 @@ class TiledObjective:
             for n, w in sw.items()
         }
         # Pass 2: per tile, a surrogate with the whole loss's gradient through that tile's cores.
-        content_value = image.new_zeros(())
+        content = image.new_zeros(())
         grad = torch.zeros_like(image)
         for tile in self.tiles:
-            y0, y1, x0, x1 = tile.box
-            part = image.detach()[..., y0:y1, x0:x1].clone().requires_grad_(True)
-            feats = loss.extractor(part)
+            part = box_pixels(image.detach(), tile).clone().requires_grad_(True)
             surrogate = part.new_zeros(())
-            for n, f in feats.items():
-                core = self._core(f, tile, n, True)
-                if n in cw:
-                    target = self._core(t.content[n], tile, n, False)
-                    sq = (core - target).square().sum() / t.content[n].numel()
-                    term = loss.weights["content"] * cw[n] * t.scale[f"content:{n}"] / content_div * sq
+            for n, core in box_cores(loss.extractor, part, tile, self.hw).items():
+                if n in loss.content_layers:
+                    term = self._content(core, tile, n)
                     surrogate = surrogate + term
-                    content_value = content_value + term.detach()
+                    content = content + term.detach()
                 if n in sw:
                     flat = core.reshape(core.shape[1], -1)
-                    contribution = flat @ flat.T / (flat.shape[0] * counts[n])
-                    surrogate = surrogate + (dgram[n] * contribution).sum()
+                    surrogate = surrogate + (dgram[n] * (flat @ flat.T / (flat.shape[0] * counts[n]))).sum()
             surrogate.backward()
             assert part.grad is not None
-            grad[..., y0:y1, x0:x1] += part.grad
-            del feats, surrogate, part
-        terms: dict[str, torch.Tensor] = {}
-        if cw:
-            terms["content"] = content_value
-        if sw:
-            terms["style"] = (loss.weights["style"] * style_value / style_div).detach()
+            box_pixels(grad, tile).add_(part.grad)
+            del surrogate, part
+        tv = None
         if loss.weights["tv"]:
             tv = loss.tv_term(image)
             tv.backward()
-            terms["tv"] = tv.detach()
-        if image.grad is None:
-            image.grad = grad
-        else:
-            image.grad += grad
-        terms["total"] = sum(terms.values(), image.new_zeros(()))
-        return terms
+            tv = tv.detach()
+        image.grad = grad if image.grad is None else image.grad + grad
+        return self._terms(image, content, self._style(grams).detach() if sw else None, tv)
