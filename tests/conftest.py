@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from helpers import random_vgg_weights
+from restyle.features import precision
 from restyle.features.convert import VGGWeights, save_safetensors
 
 
@@ -21,6 +22,20 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RESTYLE_CACHE_DIR", str(session_cache))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _auto_precision_is_fp32() -> Iterator[None]:
+    """``precision: auto`` runs fp32 in tests, on every machine.
+
+    bf16 is native (and ``auto``'s choice) on some CPUs only, and the suite's exact comparisons are
+    fp32's; the bf16 tests ask for ``precision="bf16"`` (tests/engine/test_precision_run.py). Session
+    scoped, so a test's own ``monkeypatch.undo()`` leaves it in place.
+    """
+    mp = pytest.MonkeyPatch()
+    mp.setattr(precision, "native_bf16", lambda device: False)
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="session")

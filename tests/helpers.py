@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -41,3 +42,20 @@ def make_image(width: int, height: int, seed: int = 0) -> torch.Tensor:
         mask = (((xx - cx) ** 2 + (yy - cy) ** 2) < (0.1 + 0.2 * r) ** 2).float()
         img = img * (1 - mask) + colour * mask
     return img.clamp(0, 1)
+
+
+def saved_bytes(stylizer: Any, width: int, height: int) -> int:
+    """Bytes autograd saves for one loss evaluation (distinct storages, the network's weights excluded)."""
+    x = torch.rand(1, 3, height, width)
+    stylizer.loss.targets = stylizer.loss.compute_targets(x, [torch.rand(1, 3, height, width)])
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        stylizer.loss(x.requires_grad_(True))
+    weights = sum(p.numel() * p.element_size() for p in stylizer.extractor.parameters())
+    return sum(storages.values()) - weights

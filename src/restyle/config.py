@@ -34,6 +34,7 @@ from PIL import ImageColor
 
 from restyle.errors import ConfigError, suggest
 from restyle.features import weights as registry
+from restyle.features.precision import PRECISIONS, resolve_precision
 from restyle.presets import get_preset
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -314,6 +315,15 @@ class RunConfig:
         ge=0,
         le=MAX_SIZE,
     )
+    # bf16 rounds the features to 3 significant digits: the image differs a little from fp32's, so this
+    # is an image setting; ``auto`` is resolved (to what this machine runs) before settings are compared.
+    precision: str = _f(
+        "auto",
+        "Number format of the network: auto (bf16 where it is native: a CPU with AVX-512 BF16 or AMX, or a CUDA "
+        "GPU with bf16; else fp32), fp32, or bf16 (~1.5x faster steps there, slower on other CPUs). The Gram "
+        "matrices and losses are always fp32.",
+        choices=PRECISIONS,
+    )
     # Where the run executes, not what it computes: CPU and CUDA differ only by float rounding, and
     # "auto" names a different device on each machine, so results are reused across devices.
     device: str = _f("auto", "cpu, cuda, or auto (cuda when available).", choices=DEVICES, affects_image=False)
@@ -429,10 +439,15 @@ def image_settings(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
     """The settings that decide the result image: ``to_dict()`` without the ``affects_image=False`` fields.
 
     Equal image settings and equal inputs give the same image, so skip/resume keys compare these.
+    ``precision: auto`` is replaced by the precision it resolves to on this machine.
     ``config`` may also be a stored config dict (image metadata, checkpoint, sweep record); keys
     this version does not know are kept, so such a dict never matches a current config by accident.
     """
     d = config.to_dict() if isinstance(config, RunConfig) else dict(config)
+    # ``auto`` precision means what this machine runs (fp32 or bf16); records made before the setting
+    # existed were computed in fp32.
+    precision = d.get("precision", "fp32")
+    d["precision"] = resolve_precision(precision, d.get("device", "auto")) if precision in PRECISIONS else precision
     return {k: v for k, v in d.items() if k not in _NOT_IMAGE}
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import torch
 
-from helpers import make_image
+from helpers import make_image, saved_bytes
 from restyle.config import RunConfig
 from restyle.engine import memory, stylize
 from restyle.engine.inputs import load_run_inputs
@@ -21,23 +21,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 #: What the CPU allocator says when it fails (the issue's own run).
 CPU_OOM = "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1610612736 bytes. Error code 12"
-
-
-def saved_bytes(stylizer: Stylizer, width: int, height: int) -> int:
-    """Bytes autograd saves for one loss evaluation (distinct storages, the network's weights excluded)."""
-    x = torch.rand(1, 3, height, width)
-    stylizer.loss.targets = stylizer.loss.compute_targets(x, [torch.rand(1, 3, height, width)])
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        stylizer.loss(x.requires_grad_(True))
-    weights = sum(p.numel() * p.element_size() for p in stylizer.extractor.parameters())
-    return sum(storages.values()) - weights
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from restyle.cli.common import say
+from restyle.engine.eta import RunETA
 from restyle.engine.events import (
     Iterate,
     JobFailed,
@@ -60,7 +60,8 @@ def info_progress(console: Console, enabled: bool) -> Progress:
 class RunProgress:
     """Context manager whose ``callback`` updates a rich progress bar from Iterate events.
 
-    The bar appears with the first event, so an error before the first step prints only itself.
+    The bar appears with the first event, so an error before the first step prints only itself. The
+    ETA is :class:`~restyle.engine.eta.RunETA`'s (measured per-scale step costs), only rendered here.
     """
 
     def __init__(self, console: Console, label: str = "stylising", enabled: bool = True) -> None:
@@ -72,14 +73,14 @@ class RunProgress:
             MofNCompleteColumn(),
             TextColumn("{task.fields[losses]}"),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            TextColumn("{task.fields[eta]}"),
             console=console,
             disable=not enabled,
             transient=False,
         )
-        self.task = self.progress.add_task(label, total=None, losses="loading")
+        self.task = self.progress.add_task(label, total=None, losses="loading", eta=format_eta(None))
         self.started = False
+        self.eta: RunETA | None = None
 
     def __enter__(self) -> RunProgress:
         return self
@@ -101,12 +102,17 @@ class RunProgress:
         desc = f"{self.label} {event.size[0]}x{event.size[1]} ({event.scale + 1}/{event.scales})"
         if event.tiles:
             desc += f" in {event.tiles} tiles"
+        if self.eta is None and event.plan:
+            self.eta = RunETA(event.plan)
+        if self.eta is not None:
+            self.eta.observe(event.scale, event.scale_step, event.elapsed)
         self.progress.update(
             self.task,
             total=event.total_steps,
             completed=event.step,
             description=desc,
             losses=format_losses(event.losses),
+            eta=format_eta(self.eta.remaining() if self.eta is not None else None),
         )
         if event.note:
             self.console.print(f"[yellow]{event.note}")

@@ -20,6 +20,9 @@ process, torch, the weights). It sums, at the step's image size, what one forwar
   the forward and for the input-gradient convolutions), plus :data:`RUNTIME_OVERHEAD` for the
   allocator's and the convolution library's scratch space.
 
+Activations are counted at the bytes of the network's precision (bf16: 2, see
+:mod:`restyle.features.precision`), with the fp32 copies of the style layers and their gradient.
+
 The last three were calibrated against peak RSS with ``benchmarks/memory.py`` (256 to 2048 px;
 results in benchmarks/README.md): measured/estimated is within ±25 % at every size tried.
 """
@@ -37,10 +40,14 @@ import torch
 from restyle.config import RunConfig
 from restyle.errors import RestyleError
 from restyle.features.layers import layer_names
+from restyle.features.precision import resolve_precision
 
 #: Output channels of each VGG block.
 BLOCK_CHANNELS = (64, 128, 256, 512, 512)
 FLOAT = 4  #: bytes of a float32
+INDEX = 8  #: bytes of an int64 (max pooling's indices)
+#: Bytes of one activation of the network in each precision (:mod:`restyle.features.precision`).
+ELEMENT = {"fp32": FLOAT, "bf16": 2}
 GB = 1e9
 #: Gradient tensors alive at once during the backward, in units of the largest activation.
 BACKWARD_COPIES = 3
@@ -78,11 +85,12 @@ class MemoryEstimate:
 
 
 def activation_bytes(
-    arch: str, layers: Sequence[str], width: int, height: int, pooling: str = "max"
+    arch: str, layers: Sequence[str], width: int, height: int, pooling: str = "max", element: int = FLOAT
 ) -> tuple[int, int]:
     """``(saved bytes, largest activation bytes)`` of one forward of ``arch`` up to the deepest of ``layers``.
 
-    ``layers`` are canonical names (``reluB_C``, ``convB_C``, ``poolB``).
+    ``layers`` are canonical names (``reluB_C``, ``convB_C``, ``poolB``); ``element`` is the bytes of
+    one activation value (4 in fp32, 2 in bf16; max pooling's indices are int64 either way).
     """
     names = layer_names(arch)
     last = max(names.index(n) for n in layers)
@@ -99,9 +107,9 @@ def activation_bytes(
             saved += c * h * w
         else:
             h, w = h // 2, w // 2
-            saved += c * h * w * (3 if pooling == "max" else 1)  # output + int64 indices
+            saved += c * h * w * (1 + INDEX // element if pooling == "max" else 1)  # output + int64 indices
         largest = max(largest, c * h * w)
-    return saved * FLOAT, largest * FLOAT
+    return saved * element, largest * element
 
 
 def _layer_shape(arch: str, layer: str, width: int, height: int) -> tuple[int, int, int]:
@@ -118,16 +126,24 @@ def estimate(
     sizes: Sequence[tuple[int, int]],
     network_params: int,
     box: tuple[int, int] | None = None,
+    precision: str | None = None,
 ) -> MemoryEstimate:
     """The estimate of a step at the last of ``sizes`` = [(w, h), ...] (the scales so far, coarse to fine).
 
     ``box``: the step is tiled (:mod:`restyle.engine.tiling`) with tiles of at most ``box`` = (w, h)
     pixels, halo included: the network's part is that of one box, plus an image-sized gradient.
+    ``precision`` (fp32 or bf16; default: ``config.precision`` resolved for ``config.device``) sets the
+    bytes of the network's activations; with bf16 the style layers' features are also kept as the
+    fp32 copies the Grams are computed from, and their fp32 gradient meets the bf16 one.
     """
+    precision = precision or resolve_precision(config.precision, config.device)
+    element = ELEMENT[precision]
     width, height = sizes[-1]
     bw, bh = box or (width, height)
     layers = [*content_layers, *style_layers]
-    saved, largest = activation_bytes(arch, layers, bw, bh, config.pooling)
+    saved, largest = activation_bytes(arch, layers, bw, bh, config.pooling, element)
+    copies = 0 if element == FLOAT else sum(math.prod(_layer_shape(arch, n, bw, bh)) for n in style_layers) * FLOAT
+    largest_fp32 = 0 if element == FLOAT else largest // element * FLOAT
     content = sum(math.prod(_layer_shape(arch, n, bw, bh)) for n in content_layers) * FLOAT
     targets = sum(math.prod(_layer_shape(arch, n, w, h)) for n in content_layers for w, h in sizes) * FLOAT
     grams = sum(_layer_shape(arch, n, width, height)[0] ** 2 for n in style_layers) * FLOAT
@@ -137,11 +153,11 @@ def estimate(
     return MemoryEstimate(
         (width, height),
         saved,
-        BACKWARD_COPIES * largest,
-        content + grams + tv,
+        BACKWARD_COPIES * largest + largest_fp32,
+        content + grams + tv + copies,
         targets + grams,
         (6 + state + (1 if box else 0)) * image,
-        NETWORK_COPIES * network_params * FLOAT + RUNTIME_OVERHEAD,
+        NETWORK_COPIES * network_params * element + RUNTIME_OVERHEAD,
     )
 
 

@@ -11,6 +11,7 @@ field for field, so stopping and resuming are exact.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -24,6 +25,7 @@ from PIL import Image
 from restyle.config import RunConfig, parse_init
 from restyle.engine import color, memory
 from restyle.engine.checkpoint import Checkpoint
+from restyle.engine.eta import ScalePlan
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
 from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
@@ -36,6 +38,7 @@ from restyle.errors import ConfigError, NumericalError
 from restyle.features import weights as registry
 from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
+from restyle.features.precision import DTYPES, resolve_precision
 from restyle.features.vgg import VGGFeatures, min_input_size
 from restyle.io.image import ImageData, tensor_to_pil
 from restyle.losses.perceptual import PerceptualLoss, Region, Targets
@@ -196,6 +199,8 @@ class Stylizer:
     ) -> None:
         self.config = c = (config or RunConfig()).validate()
         self.device = resolve_device(c.device)
+        #: ``config.precision`` made concrete for this device (``fp32`` or ``bf16``): what the result records.
+        self.precision = resolve_precision(c.precision, self.device)
         if weights is None:
             weights, model = registry.load(c.model, c.weights)
         self.weights = weights
@@ -212,9 +217,9 @@ class Stylizer:
                 raise ConfigError(f"{kind}: {', '.join(given)} names the same layer twice")
         layers = list(self.content_layers) + list(self.style_layers)
         self.min_side = min_input_size(arch, layers)
-        self.extractor = VGGFeatures(weights, layers, c.pooling).to(self.device)
+        self.extractor = VGGFeatures(weights, layers, c.pooling, DTYPES[self.precision]).to(self.device)
         #: What the targets depend on besides the inputs and the loss mode (the TargetCache key).
-        self.network = (arch, weights.source, weights.preprocessing.name, c.pooling, str(self.device))
+        self.network = (arch, weights.source, weights.preprocessing.name, c.pooling, str(self.device), self.precision)
         self._stop = False
         self._tiling: dict[int, list[Tile]] = {}
         self._objective: TiledObjective | None = None
@@ -269,7 +274,8 @@ class Stylizer:
         timer = {"targets_s": 0.0}
         images = self._images(inputs)
         generator = torch.Generator().manual_seed(c.seed)
-        total_steps = c.iterations * len(sizes)
+        plan = self.plan(self.pyramid(inputs))
+        total_steps = sum(p.steps for p in plan)
 
         def snapshot() -> Checkpoint:
             return state.checkpoint(c, inputs, time.perf_counter() - t0)
@@ -281,7 +287,7 @@ class Stylizer:
             except (RuntimeError, MemoryError) as e:  # allocation failures only; anything else is a bug
                 oom = self._allocation_failed(e, state)
                 break
-            while state.scale_step < c.iterations and not self._stop:
+            while state.scale_step < plan[si].steps and not self._stop:
                 try:
                     values, note = self._guarded_step(state)
                 except (RuntimeError, MemoryError) as e:
@@ -312,6 +318,7 @@ class Stylizer:
                             snapshot,
                             images.present,
                             tiles=len(self._objective.tiles) if self._objective is not None else 0,
+                            plan=plan,
                         )
                     )
             if self._stop:
@@ -319,6 +326,10 @@ class Stylizer:
         result = self._result(state, inputs, images, time.perf_counter() - t0, timer["targets_s"], snapshot)
         result.out_of_memory = oom
         return result
+
+    def plan(self, sizes: list[tuple[int, int]]) -> tuple[ScalePlan, ...]:
+        """Each scale's size and planned steps (the one place that says how many; the ETA reads it)."""
+        return tuple(ScalePlan(w, h, self.config.iterations) for w, h in sizes)
 
     def pyramid(self, inputs: RunInputs) -> list[tuple[int, int]]:
         """(width, height) of each scale of a run on ``inputs``, coarse to fine."""
@@ -343,7 +354,14 @@ class Stylizer:
         if tiles:
             box = max(((t.box[3] - t.box[2], t.box[1] - t.box[0]) for t in tiles), key=lambda b: b[0] * b[1])
         return estimate(
-            self.config, self.weights.arch, list(self.content_layers), list(self.style_layers), sizes, params, box
+            self.config,
+            self.weights.arch,
+            list(self.content_layers),
+            list(self.style_layers),
+            sizes,
+            params,
+            box,
+            self.precision,
         )
 
     @property
@@ -592,7 +610,7 @@ class Stylizer:
             alpha,
             final_terms,
             timings,
-            self.config,
+            dataclasses.replace(self.config, precision=self.precision),  # records what ran, never "auto"
             self.model,
             state.history,
             state.notes,
@@ -616,7 +634,9 @@ class Stylizer:
             return out["total"]
 
         opt.step(closure)
-        return {name: float(v.detach()) for name, v in terms.items()}
+        # One host transfer for all the terms (one sync on a GPU, not one per term).
+        values = torch.stack([v.detach().float() for v in terms.values()]).tolist()
+        return dict(zip(terms, values, strict=True))
 
     def _init(self, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         kind, arg = parse_init(self.config.init)

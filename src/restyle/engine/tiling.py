@@ -26,6 +26,7 @@ import torch
 
 from restyle.errors import ConfigError
 from restyle.features.vgg import VGGFeatures
+from restyle.losses.functional import gram_matrix
 from restyle.losses.perceptual import PerceptualLoss
 
 #: Formulas the tiled path computes (means of squares of features and plain Grams).
@@ -248,9 +249,9 @@ class TiledObjective:
                     term = self._content(core, tile, n)
                     surrogate = surrogate + term
                     content = content + term.detach()
-                if n in sw:
-                    flat = core.reshape(core.shape[1], -1)
-                    surrogate = surrogate + (dgram[n] * (flat @ flat.T / (flat.shape[0] * counts[n]))).sum()
+                if n in sw:  # F_core F_coreᵀ / (C·M) = the core's own Gram · (core positions / M)
+                    share = core.shape[-2] * core.shape[-1] / counts[n]
+                    surrogate = surrogate + (dgram[n] * gram_matrix(core)[0]).sum() * share
             surrogate.backward()
             assert part.grad is not None
             box_pixels(grad, tile).add_(part.grad)

@@ -16,11 +16,45 @@ from __future__ import annotations
 import torch
 
 
+def _flat(features: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A copy-free 2-D view per image: ``(N, H·W, C)`` of channels-last features (True), else ``(N, C, H·W)``."""
+    n, c, h, w = features.shape
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        return features.permute(0, 2, 3, 1).reshape(n, h * w, c), True
+    return features.reshape(n, c, h * w), False
+
+
+class _Gram(torch.autograd.Function):
+    """``F Fᵀ / (C·M)`` with a one-product backward: ``∂L/∂F = (Ḡ + Ḡᵀ) F / (C·M)``.
+
+    autograd's backward of ``bmm(f, fᵀ)`` runs two products (one per operand) and adds them, in
+    NCHW order even when the features are channels-last (so the gradient meets the convolution's in
+    another layout); this one is a single product in the features' own layout.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, features: torch.Tensor) -> torch.Tensor:
+        f, nhwc = _flat(features)
+        ctx.save_for_backward(features)
+        scale = features.shape[1] * features.shape[2] * features.shape[3]
+        gram = torch.bmm(f.transpose(1, 2), f) if nhwc else torch.bmm(f, f.transpose(1, 2))
+        return gram / scale
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> torch.Tensor:
+        (features,) = ctx.saved_tensors
+        n, c, h, w = features.shape
+        sym = (grad + grad.transpose(1, 2)) / (c * h * w)
+        f, nhwc = _flat(features)
+        if nhwc:  # (N, M, C) @ (C, C): the result is already channels-last
+            return torch.bmm(f, sym).view(n, h, w, c).permute(0, 3, 1, 2)
+        return torch.bmm(sym, f).view(n, c, h, w)
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Channel correlations ``F Fᵀ / (C·H·W)`` of ``(N, C, H, W)`` features → ``(N, C, C)``."""
-    n, c, h, w = features.shape
-    f = features.reshape(n, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    return _Gram.apply(features)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
