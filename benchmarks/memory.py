@@ -1,6 +1,6 @@
 """Memory estimate vs measured peak RSS: one fresh process per size, a few single-scale steps.
 
-    python benchmarks/memory.py --sizes 256 512 1024 [--optimizer lbfgs] [--steps 3]
+    python benchmarks/memory.py --sizes 256 512 1024 [--optimizer lbfgs] [--steps 3] [--precision auto]
 
 For each size a child process loads the model and the inputs, notes its RSS, runs the steps and
 reports the peak RSS above that baseline next to :func:`restyle.engine.memory.estimate` (the
@@ -30,10 +30,12 @@ def rss_bytes() -> int:
     return pages * resource.getpagesize()
 
 
-def child(size: int, optimizer: str, steps: int, model: str, tile: int) -> dict:
+def child(size: int, optimizer: str, steps: int, model: str, tile: int, precision: str = "auto") -> dict:
     """Run one measurement in this process (called in a fresh interpreter)."""
     gen = torch.Generator().manual_seed(0)
-    config = RunConfig(model=model, size=size, scales=1, iterations=steps, optimizer=optimizer, device="cpu", tile=tile)
+    config = RunConfig(
+        model=model, size=size, scales=1, iterations=steps, optimizer=optimizer, device="cpu", tile=tile
+    ).replace(precision=precision)
     content, style = torch.rand(3, size * 3 // 4, size, generator=gen), torch.rand(3, size, size, generator=gen)
     stylizer = Stylizer(config)
     inputs = load_run_inputs(config, content, style)
@@ -46,6 +48,7 @@ def child(size: int, optimizer: str, steps: int, model: str, tile: int) -> dict:
         "optimizer": optimizer,
         "steps": steps,
         "tile": tile,
+        "precision": stylizer.precision,
         "rss_before_mb": before / 1e6,
         "measured_extra_mb": (peak - before) / 1e6,
         "estimate_mb": estimate.total / 1e6,
@@ -65,10 +68,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--model", default="vgg16")
     ap.add_argument("--tile", type=int, default=0, help="--tile of the runs (0: tile only what does not fit)")
+    ap.add_argument("--precision", default="auto", help="--precision of the runs: auto, fp32 or bf16")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.optimizer, args.steps, args.model, args.tile)))
+        print(json.dumps(child(args.child, args.optimizer, args.steps, args.model, args.tile, args.precision)))
         return
     results = []
     for size in args.sizes:
@@ -86,6 +90,8 @@ def main() -> None:
                 str(args.tile),
                 "--model",
                 args.model,
+                "--precision",
+                args.precision,
             ],
             check=True,
             capture_output=True,
