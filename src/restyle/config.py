@@ -320,7 +320,7 @@ class RunConfig:
     precision: str = _f(
         "auto",
         "Number format of the network: auto (bf16 where it is native: a CPU with AVX-512 BF16 or AMX, or a CUDA "
-        "GPU with bf16; else fp32), fp32, or bf16 (~1.5x faster steps there, slower on other CPUs). The Gram "
+        "GPU with bf16; else fp32), fp32, or bf16 (~1.5-2x faster steps there, slower on other CPUs). The Gram "
         "matrices and losses are always fp32.",
         choices=PRECISIONS,
     )

@@ -8,15 +8,17 @@ import torch
 from rich.console import Console
 
 from restyle.cli.progress import RunProgress, format_eta
-from restyle.engine.eta import ScalePlan
+from restyle.engine.eta import ScaleSteps
 from restyle.engine.events import Iterate
 
-PLAN = (ScalePlan(64, 48, 4), ScalePlan(128, 96, 4))
+PLAN = (ScaleSteps(64, 48, 4), ScaleSteps(128, 96, 4))
 
 
 def event(step: int, scale: int, scale_step: int, elapsed: float) -> Iterate:
     w, h = PLAN[scale].width, PLAN[scale].height
-    return Iterate(step, 8, scale, 2, scale_step, (w, h), {"total": 1.0}, elapsed, torch.zeros(1, 3, h, w), plan=PLAN)
+    return Iterate(
+        step, 8, scale, 2, scale_step, (w, h), {"total": 1.0}, elapsed, torch.zeros(1, 3, h, w), schedule=PLAN
+    )
 
 
 def test_the_bar_shows_the_time_left_priced_per_scale() -> None:

@@ -1,4 +1,4 @@
-"""The ETA: per-scale step costs by pixel scaling, refined by measurement; the run's plan reaches the events."""
+"""The ETA: per-scale step costs by pixel scaling, refined by measurement; the run's schedule reaches the events."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pytest
 
 from helpers import make_image
 from restyle.config import RunConfig
-from restyle.engine.eta import RunETA, ScalePlan
+from restyle.engine.eta import RunETA, ScaleSteps
 from restyle.engine.stylize import Stylizer
 
-PLAN = (ScalePlan(128, 96, 10), ScalePlan(256, 192, 10), ScalePlan(512, 384, 10))
+PLAN = (ScaleSteps(128, 96, 10), ScaleSteps(256, 192, 10), ScaleSteps(512, 384, 10))
 
 
 def test_nothing_known_before_the_first_step() -> None:
@@ -44,7 +44,7 @@ def test_a_measured_scale_replaces_its_estimate_and_refines_the_next() -> None:
 
 
 def test_the_median_ignores_an_outlier_step() -> None:
-    eta = RunETA((ScalePlan(100, 100, 20),))
+    eta = RunETA((ScaleSteps(100, 100, 20),))
     times = [5.0, 1.0, 1.0, 1.2, 0.9]  # the first step also computed the targets
     t = 0.0
     for i, d in enumerate(times, 1):
@@ -73,17 +73,17 @@ def test_a_resumed_run_times_nothing_until_its_second_step() -> None:
     assert eta.remaining() == 0.0
 
 
-def test_the_run_emits_its_plan_and_the_total_is_its_sum(tiny_weights) -> None:
+def test_the_run_emits_its_schedule_and_the_total_is_its_sum(tiny_weights) -> None:
     config = RunConfig(size=128, scales=2, iterations=2, device="cpu", precision="fp32")
     stylizer = Stylizer(config, weights=tiny_weights)
     events = []
     stylizer.run(make_image(128, 96, 1), make_image(64, 64, 2), events.append)
-    plan = events[0].plan
-    assert plan == (ScalePlan(64, 48, 2), ScalePlan(128, 96, 2))
-    assert all(e.plan == plan for e in events)
-    assert [(p.width, p.height) for p in plan] == [events[0].size, events[-1].size]
-    assert sum(p.steps for p in plan) == events[-1].total_steps == len(events)
-    eta = RunETA(plan)
+    schedule = events[0].schedule
+    assert schedule == (ScaleSteps(64, 48, 2), ScaleSteps(128, 96, 2))
+    assert all(e.schedule == schedule for e in events)
+    assert [(p.width, p.height) for p in schedule] == [events[0].size, events[-1].size]
+    assert sum(p.steps for p in schedule) == events[-1].total_steps == len(events)
+    eta = RunETA(schedule)
     for e in events:
         eta.observe(e.scale, e.scale_step, e.elapsed)
     assert eta.remaining() == 0.0

@@ -102,8 +102,8 @@ class RunProgress:
         desc = f"{self.label} {event.size[0]}x{event.size[1]} ({event.scale + 1}/{event.scales})"
         if event.tiles:
             desc += f" in {event.tiles} tiles"
-        if self.eta is None and event.plan:
-            self.eta = RunETA(event.plan)
+        if self.eta is None and event.schedule:
+            self.eta = RunETA(event.schedule)
         if self.eta is not None:
             self.eta.observe(event.scale, event.scale_step, event.elapsed)
         self.progress.update(

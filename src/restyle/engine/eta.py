@@ -9,7 +9,7 @@ step-count ETA is far too short. :class:`RunETA` prices every remaining step ins
 * a scale not reached yet costs the latest measured scale's step scaled by the pixel ratio, and is
   refined as soon as its own steps are measured.
 
-The steps still to run come from the run's :class:`ScalePlan` (``Stylizer.plan``). A scale that
+The steps still to run come from the run's :class:`ScaleSteps` (``Stylizer.schedule``). A scale that
 stops early (a convergence tolerance) ends when the next scale's first step arrives, so the ETA is
 then an upper bound.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class ScalePlan:
+class ScaleSteps:
     """One pyramid scale of a run: its size and the steps planned there."""
 
     width: int
@@ -42,10 +42,10 @@ class RunETA:
     carries them) with :meth:`observe`; :meth:`remaining` is the estimate (None before any step).
     """
 
-    def __init__(self, plan: Sequence[ScalePlan]) -> None:
-        if not plan:
-            raise ValueError("RunETA needs a plan of at least one scale")
-        self.plan = tuple(plan)
+    def __init__(self, schedule: Sequence[ScaleSteps]) -> None:
+        if not schedule:
+            raise ValueError("RunETA needs a schedule of at least one scale")
+        self.schedule = tuple(schedule)
         self.durations: dict[int, list[float]] = {}  #: measured step seconds per scale
         self._last: float | None = None  # elapsed at the previous observed step
         self._at: tuple[int, int] | None = None  # (scale, scale_step) of the latest step
@@ -74,7 +74,7 @@ class RunETA:
         # The nearest measured scale below (else above), scaled by pixels.
         below = [s for s in measured if s < scale]
         ref = max(below) if below else min(measured)
-        return statistics.median(self.durations[ref]) * self.plan[scale].pixels / self.plan[ref].pixels
+        return statistics.median(self.durations[ref]) * self.schedule[scale].pixels / self.schedule[ref].pixels
 
     def remaining(self) -> float | None:
         """Seconds until the last planned step (None before the first observation)."""
@@ -82,8 +82,8 @@ class RunETA:
             return None
         scale, done = self._at
         total = 0.0
-        for s in range(scale, len(self.plan)):
-            left = self.plan[s].steps - (done if s == scale else 0)
+        for s in range(scale, len(self.schedule)):
+            left = self.schedule[s].steps - (done if s == scale else 0)
             if left <= 0:
                 continue
             cost = self.step_cost(s)

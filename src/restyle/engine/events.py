@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
-from restyle.engine.eta import ScalePlan
+from restyle.engine.eta import ScaleSteps
 from restyle.io.image import tensor_to_pil
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class Iterate:
     _snapshot: Callable[[], Any] | None = field(default=None, repr=False)
     _present: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
     tiles: int = 0  #: tiles each step of this scale is evaluated in (0: untiled)
-    plan: tuple[ScalePlan, ...] = ()  #: every scale's size and planned steps (``Stylizer.plan``; for an ETA)
+    schedule: tuple[ScaleSteps, ...] = ()  #: every scale's size and planned steps (``Stylizer.schedule``; for an ETA)
 
     def pixels(self) -> torch.Tensor:
         """Current image as a detached ``(3, H, W)`` tensor in [0, 1] on the CPU (as the result will look)."""

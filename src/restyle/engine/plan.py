@@ -78,9 +78,9 @@ def measure_step(stylizer: Stylizer, size: tuple[int, int], repeats: int = 2) ->
 
 def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) -> RunPlan:
     """The plan of ``stylizer.run(inputs)``; ``time_steps`` measures a step on a small probe (about a second)."""
-    c = stylizer.config
     cw, ch = inputs.content.pixels.shape[2], inputs.content.pixels.shape[1]
     sizes = stylizer.pyramid(inputs)
+    schedule = stylizer.schedule(sizes)
     tiling = stylizer.tiling(inputs)
     probe = fit_size(cw, ch, min(PROBE_SIDE, max(sizes[-1])))
     if min(probe) < stylizer.min_side:
@@ -95,7 +95,11 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
             per_step = per_pixel * boxes * TILED_COST
         scales.append(
             ScalePlan(
-                size, c.iterations, stylizer.estimate_step(sizes[: i + 1], tiles), per_step, len(tiles) if tiles else 0
+                size,
+                schedule[i].steps,
+                stylizer.estimate_step(sizes[: i + 1], tiles),
+                per_step,
+                len(tiles) if tiles else 0,
             )
         )
     available, limit = available_memory(stylizer.device)

@@ -48,7 +48,7 @@ import torch
 
 from restyle.config import RunConfig
 from restyle.engine.checkpoint import Checkpoint
-from restyle.engine.eta import ScalePlan
+from restyle.engine.eta import ScaleSteps
 from restyle.engine.events import (
     Iterate,
     JobEvent,
@@ -161,7 +161,7 @@ class _Step:
     pixels: torch.Tensor  #: (3, H, W) in [0, 1]
     checkpoint: Checkpoint | None = None
     keep: bool = False  #: never coalesced away (a checkpoint, an intermediate or a note)
-    plan: tuple[ScalePlan, ...] = ()  #: the run's scales and planned steps (for the driver's ETA)
+    schedule: tuple[ScaleSteps, ...] = ()  #: the run's scales and planned steps (for the driver's ETA)
 
     def iterate(self) -> Iterate:
         """The driver-side :class:`Iterate` (its ``checkpoint()`` works only when one was sent)."""
@@ -178,7 +178,7 @@ class _Step:
             self.pixels[None],
             self.note,
             snapshot,
-            plan=self.plan,
+            schedule=self.schedule,
         )
 
 
@@ -295,7 +295,7 @@ class StylizeWorker:
                     it.pixels(),
                     it.checkpoint() if due else None,
                     keep=due or saved or bool(it.note),
-                    plan=it.plan,
+                    schedule=it.schedule,
                 )
             )
 

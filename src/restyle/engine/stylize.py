@@ -25,7 +25,7 @@ from PIL import Image
 from restyle.config import RunConfig, parse_init
 from restyle.engine import color, memory
 from restyle.engine.checkpoint import Checkpoint
-from restyle.engine.eta import ScalePlan
+from restyle.engine.eta import ScaleSteps
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
 from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
@@ -274,8 +274,8 @@ class Stylizer:
         timer = {"targets_s": 0.0}
         images = self._images(inputs)
         generator = torch.Generator().manual_seed(c.seed)
-        plan = self.plan(self.pyramid(inputs))
-        total_steps = sum(p.steps for p in plan)
+        schedule = self.schedule(self.pyramid(inputs))
+        total_steps = sum(p.steps for p in schedule)
 
         def snapshot() -> Checkpoint:
             return state.checkpoint(c, inputs, time.perf_counter() - t0)
@@ -287,7 +287,7 @@ class Stylizer:
             except (RuntimeError, MemoryError) as e:  # allocation failures only; anything else is a bug
                 oom = self._allocation_failed(e, state)
                 break
-            while state.scale_step < plan[si].steps and not self._stop:
+            while state.scale_step < schedule[si].steps and not self._stop:
                 try:
                     values, note = self._guarded_step(state)
                 except (RuntimeError, MemoryError) as e:
@@ -318,7 +318,7 @@ class Stylizer:
                             snapshot,
                             images.present,
                             tiles=len(self._objective.tiles) if self._objective is not None else 0,
-                            plan=plan,
+                            schedule=schedule,
                         )
                     )
             if self._stop:
@@ -327,9 +327,10 @@ class Stylizer:
         result.out_of_memory = oom
         return result
 
-    def plan(self, sizes: list[tuple[int, int]]) -> tuple[ScalePlan, ...]:
-        """Each scale's size and planned steps (the one place that says how many; the ETA reads it)."""
-        return tuple(ScalePlan(w, h, self.config.iterations) for w, h in sizes)
+    def schedule(self, sizes: list[tuple[int, int]]) -> tuple[ScaleSteps, ...]:
+        """Each scale's size and planned steps: the one place that says how many (the loop, the ETA and
+        ``--dry-run``'s plan read it)."""
+        return tuple(ScaleSteps(w, h, self.config.iterations) for w, h in sizes)
 
     def pyramid(self, inputs: RunInputs) -> list[tuple[int, int]]:
         """(width, height) of each scale of a run on ``inputs``, coarse to fine."""
