@@ -54,9 +54,16 @@ def test_auto_resolves_to_bf16_only_where_it_is_native(monkeypatch, native) -> N
 
 def test_cuda_is_native_only_with_a_bf16_gpu(monkeypatch) -> None:
     monkeypatch.setattr(precision.torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(precision.torch.cuda, "is_bf16_supported", lambda: True)
+    asked = []
+
+    def ampere(including_emulation: bool = True) -> bool:
+        asked.append(including_emulation)
+        return True
+
+    monkeypatch.setattr(precision.torch.cuda, "is_bf16_supported", ampere)
     assert native_bf16("cuda")  # the real function (conftest stubs the module's for the other tests)
-    monkeypatch.setattr(precision.torch.cuda, "is_bf16_supported", lambda: False)
+    assert asked == [False]  # emulated bf16 (pre-Ampere) does not count
+    monkeypatch.setattr(precision.torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
     assert not native_bf16("cuda")
     assert not native_bf16("meta")
 

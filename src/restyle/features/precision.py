@@ -61,8 +61,8 @@ def cpu_native_bf16(capability: str, flags: Iterable[str], torch_says: bool = Fa
 def native_bf16(device: torch.device | str) -> bool:
     """Whether ``device`` (cpu or cuda) runs bf16 convolutions natively (faster than fp32)."""
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # Ampere and later (pre-Ampere GPUs emulate bf16: not native)
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     return device.type == "cpu" and _this_cpu_native_bf16()
 
 
