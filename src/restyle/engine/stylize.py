@@ -38,6 +38,7 @@ from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
 from restyle.features.vgg import VGGFeatures, min_input_size
 from restyle.io.image import ImageData, tensor_to_pil
+from restyle.losses.functional import temporal_loss
 from restyle.losses.perceptual import PerceptualLoss, Region, Targets
 
 __all__ = ["MAX_RETRIES", "RunState", "StylizeResult", "Stylizer", "resolve_device", "stylize"]
@@ -161,6 +162,7 @@ class _RunImages:
     masks: list[torch.Tensor]
     mask_styles: list[torch.Tensor | None]
     luminance: bool = False
+    guide: tuple[torch.Tensor, torch.Tensor, float] | None = None  #: video: start image, its mask, weight
 
     def present(self, x: torch.Tensor) -> torch.Tensor:
         """The iterate as the user sees it: with the photo's chroma put back in luminance mode."""
@@ -218,6 +220,7 @@ class Stylizer:
         self._stop = False
         self._tiling: dict[int, list[Tile]] = {}
         self._objective: TiledObjective | None = None
+        self._temporal: tuple[torch.Tensor, torch.Tensor, float] | None = None  #: this scale's guide, if any
         self._align = max(layer_stride(n) for n in self.extractor.layers)  # every pooling grid lines up
         self.loss = PerceptualLoss(
             self.extractor,
@@ -461,8 +464,16 @@ class Stylizer:
         self._objective = TiledObjective(self.loss, tiles, size[1], size[0]) if tiles else None
         timer["targets_s"] += time.perf_counter() - ts
         resuming = state.optimizer_state is not None and si == state.scale
+        self._temporal = None
+        if images.guide is not None:  # video: the warped previous frame, at this scale
+            init, mask, weight = images.guide
+            self._temporal = (
+                resize(init, size),
+                torch.nn.functional.interpolate(mask, size=(size[1], size[0]), mode="area"),
+                weight,
+            )
         if state.pixels is None:
-            x = self._init(scaled, generator)
+            x = self._init(scaled, generator) if self._temporal is None else self._temporal[0]
         elif resuming:
             x = state.pixels
         else:  # the previous scale's result, upsampled
@@ -500,6 +511,11 @@ class Stylizer:
         paintings = [None if p is None else p[None].to(dev) for p in inputs.mask_styles]
         masks = [m.to(dev) for m in inputs.masks]
         content = original
+        guide = None
+        if inputs.guide is not None:  # video: start there, in the colours optimised
+            g = inputs.guide.init[None].to(dev)
+            g = color.luminance(g) if c.preserve_color == "luminance" else g
+            guide = (g, inputs.guide.mask[None].to(dev), inputs.guide.weight)
         if c.preserve_color == "luminance":
             content = color.luminance(original)
             styles = [color.match_luminance(s, original) for s in styles]
@@ -515,6 +531,7 @@ class Stylizer:
             masks,
             paintings,
             luminance=c.preserve_color == "luminance",
+            guide=guide,
         )
 
     def _guarded_step(self, state: RunState) -> tuple[dict[str, float], str]:
@@ -575,7 +592,7 @@ class Stylizer:
         # Losses of the final image itself (the last event reports the iterate before the last update).
         with torch.no_grad():
             evaluate = self._objective.evaluate if self._objective is not None else self.loss
-            final_terms = {k: float(v) for k, v in evaluate(x.detach()).items()}
+            final_terms = {k: float(v) for k, v in self._with_temporal(evaluate(x.detach()), x.detach()).items()}
         pixels = images.present(x.detach())[0].clamp(0, 1).float().cpu()
         alpha = inputs.content.alpha
         if alpha is not None:
@@ -608,15 +625,29 @@ class Stylizer:
             opt.zero_grad(set_to_none=False)
             if self._objective is not None:  # tiled: the objective fills x.grad itself
                 out = self._objective(x)
+                if self._temporal is not None:  # the temporal term's gradient joins the tiles'
+                    out = {k: v.detach() for k, v in self._with_temporal(out, x, backward=True).items()}
                 terms.update(out)
                 return out["total"]
-            out = self.loss(x)
+            out = self._with_temporal(self.loss(x), x)
             terms.update(out)
             out["total"].backward()
             return out["total"]
 
         opt.step(closure)
         return {name: float(v.detach()) for name, v in terms.items()}
+
+    def _with_temporal(
+        self, terms: dict[str, torch.Tensor], x: torch.Tensor, backward: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """``terms`` plus the video guide's temporal term (in ``total`` too); unchanged without a guide."""
+        if self._temporal is None or self._temporal[2] == 0:
+            return terms
+        target, mask, weight = self._temporal
+        t = weight * temporal_loss(x, target, mask)
+        if backward:
+            t.backward()
+        return {**terms, "temporal": t, "total": terms["total"] + t}
 
     def _init(self, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         kind, arg = parse_init(self.config.init)
