@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -109,3 +110,20 @@ def test_settings_are_checked():
         VideoSettings(every=0).validate()
     with pytest.raises(ConfigError, match="flow"):
         VideoSettings(flow="raft").validate()
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(90)  # shown turned a quarter counter-clockwise, as phones store portrait clips
+        marked = np.zeros((48, 64, 3), np.uint8)
+        marked[:8, :8] = 255  # the stored frame's top-left corner
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(marked, format="rgb24")), *stream.encode()]:
+            out.mux(packet)
+    info = probe(path)
+    assert (info.width, info.height, info.rotation) == (48, 64, 90)
+    frame = next(read_frames(info))
+    assert frame.shape == (64, 48, 3)
+    assert frame[-8:, :8].mean() > 200 and frame[:8, :8].mean() < 50  # top-left went to bottom-left

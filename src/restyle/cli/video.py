@@ -134,7 +134,7 @@ class VideoProgress:
                     self.progress.start()
                     self.started = True
                 self.frame_start, self.step, self.frame_steps = time.perf_counter(), 0, 0
-                self.progress.update(self.steps, description=f"frame {index + 1}/{total}", total=None, completed=0)
+                self.progress.reset(self.steps, description=f"frame {index + 1}/{total}", total=None, info="")
             case JobStep(index=index, total=total, iterate=it) if it is not None:
                 self.ran_steps += it.step - self.step
                 self.step, self.frame_steps = it.step, it.total_steps
