@@ -152,11 +152,12 @@ def run_mode(clip: Path, style: Path, output: Path, config: RunConfig, settings:
     }
 
 
-def strip(rows: list[tuple[str, list[Path] | list[np.ndarray]]], path: Path, every: int) -> None:
-    """A PNG of frames 0, every, 2·every, ... one row per mode, labelled."""
+def strip(rows: list[tuple[str, list[Path] | list[np.ndarray]]], path: Path, every: int, zoom: int = 2) -> None:
+    """A PNG of frames 0, every, 2·every, ... one row per mode, labelled, each frame enlarged ``zoom`` times."""
     loaded = []
     for label, items in rows:
         ims = [Image.open(p).convert("RGB") if isinstance(p, Path) else Image.fromarray(p) for p in items]
+        ims = [im.resize((im.width * zoom, im.height * zoom), Image.Resampling.NEAREST) for im in ims]
         loaded.append((label, ims[::every]))
     w, h = loaded[0][1][0].size
     cols = len(loaded[0][1])
@@ -184,6 +185,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
+    ap.add_argument("--work", type=Path, default=None, help="Folder for the clips and frames (default: temporary).")
     ap.add_argument("--strip", type=Path, default=None, help="Frame strip PNG (input / independent / consistent).")
     ap.add_argument("--clip-out", type=Path, default=None, help="Also write the consistent clip here (e.g. a GIF).")
     args = ap.parse_args()
@@ -205,7 +207,8 @@ def main() -> None:
     record["flow"] = flow_bench(source, args.repeats)
     _dump(record, args.out)
     with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp)
+        d = args.work or Path(tmp)  # a --work folder keeps finished frames: a rerun continues there
+        d.mkdir(parents=True, exist_ok=True)
         src = make_frames(source, args.frames, 640, 360)
         clip = d / "clip.mp4"
         write_video(clip, src, [t / FPS for t in range(args.frames)], args.frames / FPS, Fraction(FPS))
@@ -220,7 +223,7 @@ def main() -> None:
         for k in args.schedule:
             name = f"consistent_{k}"
             # The first frame is the same job in every mode (no guide, the full config): reuse the baseline's.
-            work_dir(d / f"{name}.mp4").mkdir()
+            work_dir(d / f"{name}.mp4").mkdir(exist_ok=True)
             shutil.copy2(frame_pngs(d / "independent.mp4")[0], work_dir(d / f"{name}.mp4"))
             settings = VideoSettings(temporal_weight=args.temporal_weight, frame_iterations=k)
             modes[name] = run_mode(clip, style, d / f"{name}.mp4", config, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,24 @@ def test_rotation_metadata_is_applied(tmp_path):
     frame = next(read_frames(info))
     assert frame.shape == (64, 48, 3)
     assert frame[-8:, :8].mean() > 200 and frame[:8, :8].mean() < 50  # top-left went to bottom-left
+
+
+def test_variable_frame_rate_keeps_each_frames_time(clip, style, fast, tiny_weights, tmp_path):
+    vfr = tmp_path / "vfr.mkv"
+    shown = [0.0, 0.1, 0.15, 0.4, 0.45]  # seconds: frames of uneven length
+    with av.open(str(vfr), "w") as out:
+        stream = out.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        frames = [*read_frames(probe(clip))][: len(shown)]
+        for t, rgb in zip(shown, frames, strict=True):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    assert probe(vfr).times == pytest.approx(shown, abs=1e-3)
+    out = tmp_path / "out.mp4"
+    stylize_video(vfr, style, out, fast, VideoSettings(frame_iterations=1), weights=tiny_weights)
+    assert probe(out).times == pytest.approx(shown, abs=1e-3)
