@@ -242,7 +242,7 @@ def main() -> None:
                 ("independent (--temporal-weight 0)", frame_pngs(d / "independent.mp4")),
                 (f"consistent ({shown.split('_')[1]} it. per later frame)", frame_pngs(d / f"{shown}.mp4")),
             ]
-            strip(rows, args.strip, every=2)
+            strip(rows, args.strip, every=1)
         if args.clip_out:  # the shown mode's finished frames, encoded again (nothing recomputed)
             shutil.copytree(work_dir(d / f"{shown}.mp4"), work_dir(args.clip_out), dirs_exist_ok=True)
             stylize_video(clip, style, args.clip_out, config, VideoSettings(**modes[shown]["settings"]))
