@@ -117,7 +117,7 @@ def flow_bench(source: np.ndarray, repeats: int) -> dict[str, Any]:
 
 
 def frame_pngs(output: Path) -> list[Path]:
-    return sorted(work_dir(output).glob("frame_*.png"))
+    return sorted(work_dir(output).glob("frame_??????.png"))
 
 
 def measure_mode(inputs: list[torch.Tensor], output: Path) -> dict[str, Any]:

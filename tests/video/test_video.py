@@ -25,7 +25,7 @@ from restyle.video.settings import VideoSettings  # noqa: E402
 def mean_temporal_error(clip: Path, output: Path) -> float:
     """Mean temporal error of a run's frames, with flows of the input frames (as the benchmark measures)."""
     inputs = [torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in read_frames(probe(clip))]
-    outs = [read_image(p).pixels for p in sorted(work_dir(output).glob("frame_*.png"))]
+    outs = [read_image(p).pixels for p in sorted(work_dir(output).glob("frame_??????.png"))]
     errors = []
     for t in range(1, len(outs)):
         back, fwd = optical_flow(inputs[t], inputs[t - 1]), optical_flow(inputs[t - 1], inputs[t])
