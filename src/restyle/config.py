@@ -280,6 +280,13 @@ class RunConfig:
     adam_beta1: float = _f(0.9, "Adam β1.", ge=0, lt=1)
     adam_beta2: float = _f(0.999, "Adam β2.", ge=0, lt=1)
     adam_eps: float = _f(1e-8, "Adam ε.", ge=0)
+    ema: float = _f(
+        0.0,
+        "Adam only: the output is the moving average of the iterate with this decay (e.g. 0.99: about the "
+        "last 100 steps), restarted at every scale; 0: the last iterate.",
+        ge=0,
+        lt=1,
+    )
     lbfgs_history: int = _f(
         50, "L-BFGS history size (memory: 2 images per step kept; capped to 4 GB at print size).", ge=1
     )
