@@ -385,7 +385,7 @@ class RunConfig:
             parsed[k] = coerce(k, value)
         base = self
         if parsed.get("preset") is not None:
-            base = dataclasses.replace(self, **get_preset(parsed["preset"]).values)
+            base = dataclasses.replace(self, **get_preset(parsed["preset"]).settings)
         if "size" in parsed and "image_size" not in parsed:
             parsed["image_size"] = None
         return dataclasses.replace(base, **parsed)

@@ -102,7 +102,7 @@ def config_schema(limits: Limits | None = None) -> dict[str, Any]:
             "name": p.name,
             "title": p.title,
             "url": p.url,
-            "values": {k: _json_value(v) for k, v in p.values.items() if k not in HIDDEN},
+            "values": {k: _json_value(v) for k, v in p.settings.items() if k not in HIDDEN},
         }
         for p in PRESETS.values()
     ]
