@@ -315,7 +315,7 @@ function render(job) {
   if (job.state === "queued") text = job.queue_position ? `${job.queue_position} job(s) ahead` : "next in line";
   else if (sweep && sweep.current === null) {
     text = `${sweep.cells_done}/${sweep.cells_total} cells done`;
-    if (p.elapsed && job.state === "done") text += ` · last cell ${seconds(p.elapsed)}`;
+    if (p.elapsed && job.state === "done") text += ` · ${seconds(p.elapsed)} in all`;
   } else if (p.total_steps) {
     text = `step ${p.step}/${p.total_steps} · scale ${p.scale + 1}/${p.scales} (${p.size[0]}×${p.size[1]})`;
     if (sweep) text = `cell ${sweep.current + 1}/${sweep.cells_total} (${sweep.cells_done} done) · ${text}`;
@@ -324,9 +324,12 @@ function render(job) {
   }
   if (p.resumed_from) text += ` · resumed from step ${p.resumed_from}`;
   $("#status-text").textContent = text;
-  $("#progress").value = p.total_steps ? p.step / p.total_steps : 0;
+  const within = p.total_steps ? p.step / p.total_steps : 0;
+  // a sweep's bar counts its cells (and the running cell's share); its losses table is the running cell's
+  $("#progress").value = sweep ? (job.state === "done" ? 1 : (sweep.cells_done + (sweep.current !== null ? within : 0)) / sweep.cells_total) : within;
   const body = $("#losses tbody");
-  body.replaceChildren(...Object.entries(job.losses || {}).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v.toPrecision(4)))));
+  const losses = sweep && sweep.current === null ? {} : job.losses || {};
+  body.replaceChildren(...Object.entries(losses).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v.toPrecision(4)))));
   const err = $("#job-error");
   err.hidden = !(job.state === "failed" || job.state === "interrupted") || !job.error;
   err.textContent = job.error;
@@ -380,7 +383,7 @@ function renderSweep(job) {
   $("#sweep-status").textContent = `(${status})`;
   const [cols, rows] = sweep.axes;
   const grid = $("#sweep-grid");
-  grid.style.gridTemplateColumns = `${rows ? "minmax(5rem, auto) " : ""}repeat(${sweep.cols}, minmax(0, 1fr))`;
+  grid.style.gridTemplateColumns = `${rows ? "minmax(5rem, auto) " : ""}repeat(${sweep.cols}, minmax(0, 240px))`;
   const nodes = [];
   if (rows) nodes.push(el("div", { class: "corner" }));
   for (const label of cols.labels) nodes.push(el("div", { class: "head" }, `${cols.field} = ${label}`));
