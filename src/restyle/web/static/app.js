@@ -383,7 +383,7 @@ function renderSweep(job) {
   $("#sweep-status").textContent = `(${status})`;
   const [cols, rows] = sweep.axes;
   const grid = $("#sweep-grid");
-  grid.style.gridTemplateColumns = `${rows ? "minmax(5rem, auto) " : ""}repeat(${sweep.cols}, minmax(0, 240px))`;
+  grid.style.gridTemplateColumns = `${rows ? "minmax(5rem, max-content) " : ""}repeat(${sweep.cols}, minmax(0, 240px))`;
   const nodes = [];
   if (rows) nodes.push(el("div", { class: "corner" }));
   for (const label of cols.labels) nodes.push(el("div", { class: "head" }, `${cols.field} = ${label}`));
