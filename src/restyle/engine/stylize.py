@@ -24,6 +24,7 @@ from PIL import Image
 from restyle.config import RunConfig, parse_init
 from restyle.engine import color, memory
 from restyle.engine.checkpoint import Checkpoint
+from restyle.engine.ema import IterateAverage
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
 from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
@@ -113,6 +114,14 @@ class RunState:
     here: torch.Tensor | None = None  #: the iterate the current step evaluates (a buffer of the guard)
     retries: int = 0
     health: HealthMonitor = field(default_factory=HealthMonitor)
+    average: IterateAverage | None = None  #: ``--ema``: the moving average of this scale's iterates
+
+    def output(self) -> torch.Tensor:
+        """The image the run stands for: the iterate, or its moving average with ``--ema``."""
+        assert self.pixels is not None
+        if self.average is not None and self.average.weight:
+            return self.average.value()
+        return self.pixels.detach()
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, device: torch.device) -> RunState:
@@ -127,6 +136,9 @@ class RunState:
             history=list(checkpoint.history),
             notes=list(checkpoint.notes),
             optimizer_state=_map_tensors(checkpoint.optimizer, lambda t: t.to(device)),
+            average=None
+            if checkpoint.average is None
+            else IterateAverage.from_state(_map_tensors(checkpoint.average, lambda t: t.to(device))),
         )
 
     def checkpoint(self, config: RunConfig, inputs: RunInputs, elapsed: float) -> Checkpoint:
@@ -148,6 +160,9 @@ class RunState:
             alpha=inputs.content.alpha,
             masks=list(inputs.masks),
             mask_styles=list(inputs.mask_styles),
+            average=None
+            if self.average is None
+            else _map_tensors(self.average.state_dict(), lambda t: t.detach().cpu().clone()),
         )
 
 
@@ -292,10 +307,12 @@ class Stylizer:
                     break
                 state.scale_step += 1
                 state.step += 1
+                if state.average is not None:
+                    assert state.pixels is not None
+                    state.average.update(state.pixels)
                 state.history.append({"step": state.step, "scale": si, **values})
                 if state.step == total_steps:  # the finished image: flat? did the loss ever fall?
-                    assert state.pixels is not None
-                    warnings = final_warnings(images.present(state.pixels.detach()), state.history, scales=len(sizes))
+                    warnings = final_warnings(images.present(state.output()), state.history, scales=len(sizes))
                     state.notes.extend(warnings)
                     note = join_notes(note, *warnings)
                 if callback is not None:
@@ -310,7 +327,7 @@ class Stylizer:
                             size,
                             values,
                             time.perf_counter() - t0,
-                            state.pixels,
+                            state.pixels if state.average is None else state.output(),
                             note,
                             snapshot,
                             images.present,
@@ -482,6 +499,8 @@ class Stylizer:
         state.scale, state.retries = si, 0
         state.health.start_scale(si, [h["total"] for h in state.history if h["scale"] == si])
         state.pixels = x.detach().clone().requires_grad_(True)
+        if c.optimizer == "adam" and c.ema and not (resuming and state.average is not None):
+            state.average = IterateAverage(state.pixels, c.ema)  # restarts per scale: the image is resampled
         state.optimizer = make_optimizer(c.replace(lr=state.lr), state.pixels)
         if resuming:
             state.optimizer.load_state_dict(state.optimizer_state)
@@ -585,15 +604,14 @@ class Stylizer:
         targets_s: float,
         snapshot: Callable[[], Checkpoint],
     ) -> StylizeResult:
-        x = state.pixels
-        assert x is not None
+        x = state.output()
         interrupted = self._stop
         checkpoint = snapshot() if interrupted else None
         # Losses of the final image itself (the last event reports the iterate before the last update).
         with torch.no_grad():
             evaluate = self._objective.evaluate if self._objective is not None else self.loss
-            final_terms = {k: float(v) for k, v in self._with_temporal(evaluate(x.detach()), x.detach()).items()}
-        pixels = images.present(x.detach())[0].clamp(0, 1).float().cpu()
+            final_terms = {k: float(v) for k, v in self._with_temporal(evaluate(x), x).items()}
+        pixels = images.present(x)[0].clamp(0, 1).float().cpu()
         alpha = inputs.content.alpha
         if alpha is not None:
             alpha = resize(alpha[None], (pixels.shape[2], pixels.shape[1]))[0].cpu()
