@@ -142,15 +142,15 @@ def test_figure_settings_are_the_documented_ones() -> None:
     config = build_config(figure_settings())
     assert (config.preset, config.size, config.optimizer, config.lr, config.iterations) == (
         "ryanwu",
-        192,
+        144,
         "lbfgs",
         1.0,
-        150,
+        100,
     )
     assert (config.normalize, config.init, config.scales) == ("keras", "content", 1)  # the seed's objective
     # --optimizer adam alone: the seed's Adam (lr 1/255 from the preset), not L-BFGS's step scale
     adam = build_config(figure_settings({"optimizer": "adam"}))
-    assert (adam.optimizer, adam.lr, adam.iterations) == ("adam", pytest.approx(1 / 255), 150)
+    assert (adam.optimizer, adam.lr, adam.iterations) == ("adam", pytest.approx(1 / 255), 100)
     assert build_config(figure_settings({"optimizer": "adam", "lr": 0.01})).lr == 0.01
     assert [(f.name, f.values) for f in FIGURES] == [
         ("content_layer", ("relu5_2", "relu4_2", "relu3_2", "relu2_2")),

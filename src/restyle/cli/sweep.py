@@ -219,7 +219,7 @@ def figures_command(
     """Reproduce seed 004's (ryanwu's) three comparison figures -- content layer, style weight, TV weight.
 
     Each is a sweep over the ryanwu preset, solved with L-BFGS (any run flag overrides it; defaults
-    --size 192 --optimizer lbfgs --lr 1 --iterations 150), written to OUTPUT/figures/NAME/ with its
+    --size 144 --optimizer lbfgs --lr 1 --iterations 100), written to OUTPUT/figures/NAME/ with its
     contact sheet as sheet.png and each cell's measured content and style distance under it.
     Weights are in the seed's units; see --seed-balance.
     """

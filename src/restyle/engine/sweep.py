@@ -555,12 +555,13 @@ FIGURES: tuple[Figure, ...] = (
 
 
 #: The settings ``restyle figures`` runs every figure with (any run flag overrides them). The seed
-#: (ryanwu preset) runs 2211 Adam steps of lr 1/255 at 720 px high, close to the optimum of its
-#: objective; 300 such steps at 192 px stop long before it, and every content layer gives nearly
-#: the same picture. L-BFGS reaches that optimum of the same objective (same layers, weights and
-#: seed balance) in 150 steps at 192 px, which on two CPU cores takes minutes per sheet instead of
-#: the seed's hours; docs/figures/README.md shows the measured trend.
-FIGURE_SETTINGS: dict[str, Any] = {"preset": "ryanwu", "size": 192, "optimizer": "lbfgs", "lr": 1.0, "iterations": 150}
+#: (ryanwu preset) runs 2211 Adam steps of lr 1/255 at 720 px high -- hours per figure on two CPU
+#: cores. 300 such steps at 192 px (the earlier figures) leave every cell about where 300 fixed-size
+#: steps from the photo get to, and all four content layers gave nearly the same picture. L-BFGS on
+#: the same objective (layers, weights, seed balance) follows the balance of the terms, so each cell
+#: settles where its setting puts it; 100 steps at 144 px keep a sheet within minutes of two loaded
+#: cores. docs/figures/README.md has the measured trend.
+FIGURE_SETTINGS: dict[str, Any] = {"preset": "ryanwu", "size": 144, "optimizer": "lbfgs", "lr": 1.0, "iterations": 100}
 
 
 def figure_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
