@@ -28,6 +28,8 @@ PACKAGE = "restyle"
 #: (importing module, imported module) -> why it must be imported inside a function.
 ALLOWED_IN_FUNCTION: dict[tuple[str, str], str] = {
     ("restyle.cli.serve", "restyle.web.app"): "optional extra: FastAPI is imported only when `restyle serve` runs",
+    ("restyle.cli.video", "restyle.video.driver"): "optional extra: PyAV and OpenCV are imported only when "
+    "`restyle video` runs",
 }
 
 

@@ -13,7 +13,7 @@ from restyle.cli.presets_view import describe, markdown
 from restyle.config import RunConfig, configure
 from restyle.errors import ConfigError
 from restyle.features import weights as registry
-from restyle.presets import PRESETS, get_preset
+from restyle.presets import PRESETS, SEED_BEHAVIOUR, get_preset
 
 S5 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -164,6 +164,16 @@ def test_preset_applies_and_validates(name: str) -> None:
     for key, value in get_preset(name).values.items():
         assert getattr(c, key) == value
     assert RunConfig.from_dict(json.loads(c.to_json())) == c  # sidecars round-trip
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
+def test_preset_switches_off_restyles_additions(name: str) -> None:
+    """A preset runs its seed's algorithm even when restyle's defaults (or the base) turn an addition on."""
+    on = RunConfig().replace(ema=0.99)
+    c = on.replace(preset=name)
+    for key, off in SEED_BEHAVIOUR.items():
+        assert getattr(c, key) == get_preset(name).values.get(key, off)
+    assert on.replace(preset=name, ema=0.5).ema == 0.5  # an explicit setting still wins
 
 
 def test_explicit_settings_override_the_preset() -> None:

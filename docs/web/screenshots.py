@@ -1,11 +1,12 @@
-"""Take the README's screenshots of the web app (idle, running, finished, comparison) in headless chromium.
+"""Take the README's screenshots of the web app (idle, running, finished, comparison, sweep) in headless chromium.
 
-    python docs/web/screenshots.py [--out docs/web] [--size 192] [--iterations 40]
+    python docs/web/screenshots.py [--out docs/web] [--size 192] [--iterations 40] [--only sweep]
 
 Starts the app on a temporary data dir with the real default weights, picks the bundled examples
 with one click each, runs two short jobs (the second with a stronger style) and writes
-idle.png, running.png, finished.png and comparison.png. Needs the web and test extras and
-/usr/bin/chromium; takes a minute or two on two CPU cores.
+idle.png, running.png, finished.png and comparison.png; then a 2x2 sweep (style weight x TV
+weight, 96 px, 20 steps) started from the page, into sweep.png. Needs the web and test extras and
+/usr/bin/chromium; takes a few minutes on two CPU cores.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent))
     parser.add_argument("--size", default="192")
     parser.add_argument("--iterations", default="40")
+    parser.add_argument("--only", choices=("all", "sweep"), default="all", help="sweep: only sweep.png")
     args = parser.parse_args()
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as data, socket.socket() as s:
@@ -43,7 +45,9 @@ def main() -> None:
         while not server.started:
             time.sleep(0.05)
         try:
-            shoot(f"http://127.0.0.1:{port}", out, args.size, args.iterations)
+            if args.only == "all":
+                shoot(f"http://127.0.0.1:{port}", out, args.size, args.iterations)
+            shoot_sweep(f"http://127.0.0.1:{port}", out)
         finally:
             server.should_exit = True
             thread.join(timeout=60)
@@ -90,6 +94,35 @@ def shoot(url: str, out: Path, size: str, iterations: str) -> None:
         browser.close()
     for name in ("idle", "running", "finished", "comparison"):
         print(out / f"{name}.png")
+
+
+def shoot_sweep(url: str, out: Path) -> None:
+    """A 2x2 sweep started from the page; the run panel with its cells when the sheet is done."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.click(".examples[data-kind=content] button[data-name='tubingen.jpg']")
+        page.click(".examples[data-kind=style] button[data-name='starry_night.jpg']")
+        page.wait_for_selector("#style-preview:not([hidden])")
+        page.fill("#f-size", "96")
+        page.fill("#f-iterations", "20")
+        page.click("#advanced summary")
+        page.fill("#f-scales", "1")
+        page.click("#advanced summary")
+        page.click("#sweep-box summary")
+        page.select_option("#sweep-field-0", "style_weight")
+        page.fill("#sweep-values-0", "1, 100")
+        page.select_option("#sweep-field-1", "tv_weight")
+        page.fill("#sweep-values-1", "0.01, 10")
+        page.click("#sweep-start")
+        page.wait_for_selector("#state.done", timeout=900_000)
+        page.wait_for_function("document.querySelector('#preview').naturalWidth > 0")
+        page.wait_for_timeout(800)
+        page.locator("#run").screenshot(path=str(out / "sweep.png"))
+        browser.close()
+    print(out / "sweep.png")
 
 
 if __name__ == "__main__":

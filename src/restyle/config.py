@@ -281,7 +281,16 @@ class RunConfig:
     adam_beta1: float = _f(0.9, "Adam β1.", ge=0, lt=1)
     adam_beta2: float = _f(0.999, "Adam β2.", ge=0, lt=1)
     adam_eps: float = _f(1e-8, "Adam ε.", ge=0)
-    lbfgs_history: int = _f(50, "L-BFGS history size (memory: 2 images per step kept).", ge=1)
+    ema: float = _f(
+        0.0,
+        "Adam only: the output is the moving average of the iterate with this decay (e.g. 0.99: about the "
+        "last 100 steps), restarted at every scale; 0: the last iterate.",
+        ge=0,
+        lt=1,
+    )
+    lbfgs_history: int = _f(
+        50, "L-BFGS history size (memory: 2 images per step kept; capped to 4 GB at print size).", ge=1
+    )
     iterations: int = _f(200, "Iterations at the final scale (coarser scales use the same number).", ge=1)
     scales: int = _f(
         3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.", ge=1, le=8
@@ -386,7 +395,7 @@ class RunConfig:
             parsed[k] = coerce(k, value)
         base = self
         if parsed.get("preset") is not None:
-            base = dataclasses.replace(self, **get_preset(parsed["preset"]).values)
+            base = dataclasses.replace(self, **get_preset(parsed["preset"]).settings)
         if "size" in parsed and "image_size" not in parsed:
             parsed["image_size"] = None
         return dataclasses.replace(base, **parsed)

@@ -41,6 +41,11 @@ NEURAL_STYLE = "https://github.com/jcjohnson/neural-style, neural_style.lua"
 
 _STYLE5 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
+#: What restyle adds on top of the seeds' recipes, switched off under every preset so that a preset
+#: runs its seed's algorithm whatever restyle's own defaults are (a preset's values and explicitly
+#: given settings still win). A new default that changes the algorithm gets its "off" value here.
+SEED_BEHAVIOUR: Mapping[str, Any] = {"ema": 0.0}
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -61,6 +66,11 @@ class Preset:
     values: Mapping[str, Any]
     sources: Mapping[str, str]
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Everything the preset sets: :data:`SEED_BEHAVIOUR` under its own ``values``."""
+        return {**SEED_BEHAVIOUR, **self.values}
 
     @property
     def model(self) -> str:

@@ -11,7 +11,11 @@ import torch
 from typer.testing import CliRunner
 
 from helpers import make_image
+from restyle.cli import sweep as sweep_cli
 from restyle.cli.app import app
+from restyle.cli.common import build_config
+from restyle.engine.quality import Judge
+from restyle.engine.sweep import FIGURE_SETTINGS, FIGURES, figure_settings
 from restyle.features.convert import VGGWeights
 from restyle.features.layers import conv_names
 from restyle.io.image import write_image
@@ -110,7 +114,52 @@ def test_sweep_bad_input_is_one_line_exit_2(tmp_path: Path, pair, args: list[str
     assert not (tmp_path / "o").exists()
 
 
-def test_figures_one_sheet(tmp_path: Path, pair, tiny_weights_file: Path) -> None:
+@pytest.fixture
+def tiny_judge(monkeypatch: pytest.MonkeyPatch, tiny_weights: VGGWeights) -> None:
+    """``--measure`` judges with the tiny random weights (the real VGG16 is not in the test cache)."""
+    monkeypatch.setattr(sweep_cli, "prepare_weights", lambda *a, **k: None)
+    monkeypatch.setattr(sweep_cli, "Judge", lambda: Judge(tiny_weights, size=48))
+
+
+def test_sweep_measure_puts_distances_under_cells(tmp_path: Path, pair, tiny_weights_file: Path, tiny_judge) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", *pair, "--vary", "style_weight=1,10", "--weights", str(tiny_weights_file), *TINY, "-o", str(out)]
+    result = runner.invoke(app, [*args, "--measure"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    for cell in doc["cells"]:
+        d = cell["distances"]
+        assert set(d) == {"content_distance", "style_distance"} and all(v >= 0 for v in d.values())
+        assert f"{cell['name']}: content distance {d['content_distance']:.3f}" in result.output
+    header = (out / "results.csv").read_text().splitlines()[0].split(",")
+    assert "content_distance" in header and "style_distance" in header
+    result = runner.invoke(app, args)  # without --measure: no judge, no distance lines
+    assert result.exit_code == 0 and "content distance" not in result.output
+
+
+def test_figure_settings_are_the_documented_ones() -> None:
+    assert figure_settings() == FIGURE_SETTINGS
+    config = build_config(figure_settings())
+    assert (config.preset, config.size, config.optimizer, config.lr, config.iterations) == (
+        "ryanwu",
+        144,
+        "lbfgs",
+        1.0,
+        100,
+    )
+    assert (config.normalize, config.init, config.scales) == ("keras", "content", 1)  # the seed's objective
+    # --optimizer adam alone: the seed's Adam (lr 1/255 from the preset), not L-BFGS's step scale
+    adam = build_config(figure_settings({"optimizer": "adam"}))
+    assert (adam.optimizer, adam.lr, adam.iterations) == ("adam", pytest.approx(1 / 255), 100)
+    assert build_config(figure_settings({"optimizer": "adam", "lr": 0.01})).lr == 0.01
+    assert [(f.name, f.values) for f in FIGURES] == [
+        ("content_layer", ("relu5_2", "relu4_2", "relu3_2", "relu2_2")),
+        ("style_weight", ("1000", "100", "10", "1")),
+        ("tv_weight", ("1e-4", "1e-2", "1", "100")),
+    ]
+
+
+def test_figures_one_sheet(tmp_path: Path, pair, tiny_weights_file: Path, tiny_judge) -> None:
     result = runner.invoke(
         app,
         [
@@ -135,6 +184,9 @@ def test_figures_one_sheet(tmp_path: Path, pair, tiny_weights_file: Path) -> Non
     # --seed-balance (default): style weight x (40*32 px) / (720 * int(720/32*40) px of the seed's image)
     assert (doc["base"]["preset"], doc["base"]["normalize"]) == ("ryanwu", "keras")
     assert doc["base"]["style_weight"] == pytest.approx(100 * 40 * 32 / (720 * 900))
+    # the figures' settings apply under the run flags given (here --size and --iterations)
+    assert (doc["base"]["optimizer"], doc["base"]["lr"], doc["base"]["iterations"]) == ("lbfgs", 1.0, 1)
+    assert all(set(c["distances"]) == {"content_distance", "style_distance"} for c in doc["cells"])
     assert (tmp_path / "figures" / "tv_weight" / "sheet.png").is_file()
     assert not (tmp_path / "figures" / "style_weight").exists()
     result = runner.invoke(app, ["figures", "--only", "tv-weight", "-o", str(tmp_path)])

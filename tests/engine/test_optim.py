@@ -8,6 +8,7 @@ import torch
 import restyle.engine.stylize as stylize_module
 from helpers import make_image
 from restyle import RunConfig, Stylizer
+from restyle.engine import memory, optim
 from restyle.engine.optim import MAX_STEP, BoundedLBFGS, make_optimizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -116,3 +117,21 @@ def test_default_recipe_is_unchanged_on_real_weights(real_vgg16, monkeypatch):
     theirs = Stylizer(config).run(content, style)
     assert torch.equal(ours.pixels, theirs.pixels)
     assert ours.history[-1]["total"] < 0.8 * ours.history[0]["total"]
+
+
+def test_lbfgs_history_is_capped_at_print_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to 2048x1536 the configured history; beyond, at most LBFGS_HISTORY_BYTES of remembered steps."""
+    config = RunConfig()
+    assert optim.lbfgs_history(config, 3 * 2048 * 1536) == config.lbfgs_history
+    capped = optim.lbfgs_history(config, 3 * 4096 * 3072)
+    assert 3 <= capped < config.lbfgs_history
+    assert 2 * capped * 3 * 4096 * 3072 * 4 <= optim.LBFGS_HISTORY_BYTES
+    assert optim.lbfgs_history(config.replace(lbfgs_history=5), 3 * 4096 * 3072) == 5  # a smaller one is kept
+    assert optim.lbfgs_history(config, 3 * 65536 * 65536) == 3  # never below 3
+    # make_optimizer applies the cap to the image it is given; the memory estimate counts the same history.
+    monkeypatch.setattr(optim, "LBFGS_HISTORY_BYTES", 2 * 7 * 3 * 8 * 8 * 4)
+    opt = make_optimizer(config, torch.zeros(1, 3, 8, 8, requires_grad=True))
+    assert opt.param_groups[0]["history_size"] == 7
+    default = memory.estimate(config, "vgg16", ["relu4_2"], ["relu1_1"], [(8, 8)], 0)
+    seven = memory.estimate(config.replace(lbfgs_history=7), "vgg16", ["relu4_2"], ["relu1_1"], [(8, 8)], 0)
+    assert default.buffers == seven.buffers

@@ -15,8 +15,9 @@ from restyle.config import RunConfig
 from restyle.engine.events import JobFinished, JobSkipped, JobStarted, JobStep
 from restyle.engine.executor import LocalExecutor
 from restyle.engine.inputs import fit_pixels, fixed_size, fixed_size_inputs, mean_pixel, noise_image
+from restyle.engine.quality import Judge
 from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, font, layout_sheet, render_sheet, wrap
-from restyle.engine.sweep import CellDone, make_axis, parse_vary, plan, seed_balance, sweep
+from restyle.engine.sweep import CellDone, make_axis, parse_vary, plan, seed_balance, sheet_spec, sweep
 from restyle.errors import ConfigError
 from restyle.features.convert import VGGWeights
 from restyle.features.preprocessing import CAFFE, TORCHVISION
@@ -358,3 +359,81 @@ def test_seed_balance_matches_the_seeds_pixel_count() -> None:
     config = RunConfig().replace(preset="ryanwu", size=192)
     assert seed_balance(config, str(tubingen)) == pytest.approx(192 * 144 / (960 * 720))
     assert seed_balance(RunConfig().replace(preset="ryanwu"), str(tubingen)) == pytest.approx(1.0)  # x720 itself
+
+
+# ------------------------------------------------------------------------------------------ measure
+def test_measure_adds_distances_to_records_tables_and_captions(tmp_path: Path, images, tiny_weights) -> None:
+    judge = Judge(tiny_weights, size=48)
+    axes = [("style_weight", ["1", "100"])]
+    result = sweep(*images, BASE, axes, tmp_path, weights=tiny_weights, measure=judge)
+    photo, painting = (i.unsqueeze(0) for i in images)
+    for rec in result.records:  # exactly the judge's measure of the written image
+        image = read_image(tmp_path / rec.image).pixels.unsqueeze(0)
+        assert rec.distances == judge.measure(image, photo, painting).to_dict()
+        assert set(rec.distances) == {"content_distance", "style_distance"}
+        cell_doc = json.loads((tmp_path / "cells" / f"{rec.cell.name}.json").read_text())
+        assert cell_doc["distances"] == rec.distances and "inputs_sha256" in cell_doc
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert [c["distances"] for c in doc["cells"]] == [r.distances for r in result.records]
+    assert result.timings["measure_s"] >= 0
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    for row, rec in zip(rows, result.records, strict=True):
+        assert float(row["content_distance"]) == pytest.approx(rec.distances["content_distance"], rel=1e-3)
+        assert float(row["style_distance"]) == pytest.approx(rec.distances["style_distance"], rel=1e-3)
+    spec = sheet_spec(result, *images)
+    for cell, rec in zip(spec.cells[0], result.records, strict=True):
+        first = cell.caption.split("\n")[0].replace("\u00a0", " ")
+        d = rec.distances
+        assert first == f"content dist {d['content_distance']:.3f} · style dist {d['style_distance']:.3f}"
+
+    # resumed: measured again (same image, same numbers); without measure the recorded ones are kept
+    again = sweep(*images, BASE, axes, tmp_path, weights=tiny_weights, measure=judge)
+    assert [r.resumed for r in again.records] == [True, True]
+    assert [r.distances for r in again.records] == [r.distances for r in result.records]
+    plain = sweep(*images, BASE, axes, tmp_path, weights=tiny_weights)
+    assert [r.distances for r in plain.records] == [r.distances for r in result.records]
+    assert "measure_s" not in plain.timings
+
+
+def test_unmeasured_sweep_has_no_distances(tmp_path: Path, images, tiny_weights) -> None:
+    result = sweep(*images, BASE, [("style_weight", ["1"])], tmp_path, weights=tiny_weights)
+    assert result.records[0].distances == {}
+    assert "distances" not in json.loads((tmp_path / "results.json").read_text())["cells"][0]
+    row = next(csv.DictReader((tmp_path / "results.csv").open()))
+    assert (row["content_distance"], row["style_distance"]) == ("", "")
+    assert "\n" not in sheet_spec(result, *images).cells[0][0].caption
+
+
+def test_measure_needs_one_style(tmp_path: Path, images, tiny_weights) -> None:
+    with pytest.raises(ConfigError, match="one style image"):
+        sweep(
+            images[0],
+            [images[1], images[0]],
+            BASE,
+            [("style_weight", ["1"])],
+            tmp_path,
+            weights=tiny_weights,
+            measure=Judge(tiny_weights, size=48),
+        )
+    assert not (tmp_path / "cells").exists()
+
+
+def test_caption_with_distances_gets_its_own_line() -> None:
+    caption = caption_text({"content": 1.0, "style": 2.0, "tv": 3.0}, 4.0, distances=_D)
+    assert caption.replace("\u00a0", " ") == ("content dist 0.412 · style dist 0.087\ncontent 1 · style 2 · tv 3 · 4 s")
+    fnt = font(12)
+    lines = wrap(caption, fnt, 400, 4)
+    assert lines == ["content dist 0.412 · style dist 0.087", "content 1 · style 2 · tv 3 · 4 s"]
+    assert len(wrap(caption, fnt, 400, 1)) == 1  # still at most max_lines
+    # the sheet makes room for the extra line
+    img = Image.new("RGB", (40, 30), "red")
+    short = SheetSpec("t", img, img, ["a"], [], [[SheetCell(img, caption_text({"content": 1.0}, 4.0))]])
+    long = SheetSpec("t", img, img, ["a"], [], [[SheetCell(img, caption)]])
+    assert render_sheet(long, cell_size=128).height > render_sheet(short, cell_size=128).height
+    assert (
+        layout_sheet(1, 1, 128, 96, two_d=False, caption_lines=3).height
+        > layout_sheet(1, 1, 128, 96, two_d=False).height
+    )
+
+
+_D = {"content_distance": 0.4123, "style_distance": 0.0871}

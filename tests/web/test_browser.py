@@ -135,3 +135,72 @@ def test_upload_start_watch_preview_download_png(page, tmp_path: Path) -> None:
     # the API documentation is a local page too
     page.click("footer a[href='/docs']")
     page.wait_for_selector("text=POST /api/jobs")
+
+
+def test_sweep_from_the_page_shows_its_cells_and_sheet(page) -> None:
+    page.set_input_files("#content-input", {"name": "photo.png", "mimeType": "image/png", "buffer": png_bytes(64, 48)})
+    page.set_input_files("#style-input", {"name": "art.png", "mimeType": "image/png", "buffer": png_bytes(48, 48, 2)})
+    page.fill("#f-size", "32")
+    page.select_option("#f-optimizer", "adam")
+    page.click("#advanced summary")
+    page.fill("#f-scales", "1")
+    page.fill("#f-style_layers", "relu1_1,relu2_1")
+    page.fill("#f-content_layers", "relu2_2")
+    page.click("#sweep-box summary")
+    # the axes offered are RunConfig's sweepable fields (from the schema), never the server's own settings
+    offered = page.eval_on_selector_all("#sweep-field-0 option", "os => os.map(o => o.value)")
+    assert {"style_weight", "iterations", "style_layers"} <= set(offered)
+    assert not {"preset", "weights", "mask", "save_every"} & set(offered)
+    # a bad value is refused with the CLI's message, in the page
+    page.select_option("#sweep-field-0", "iterations")
+    page.fill("#sweep-values-0", "2, lots")
+    page.click("#sweep-start")
+    page.wait_for_selector("#message.error")
+    assert "iterations must be an integer, got 'lots'" in page.text_content("#message")
+    # columns: a 2-step and a longer cell (so a finished cell is seen while the next one runs); rows: style weight
+    page.fill("#sweep-values-0", "2, 150")
+    page.select_option("#sweep-field-1", "style_weight")
+    page.fill("#sweep-values-1", "1, 100")
+    assert page.text_content("#sweep-count").startswith("4 cells")
+    page.click("#sweep-start")
+    page.wait_for_selector("#sweep-view:not([hidden])", timeout=30000)
+    page.wait_for_function(
+        "document.querySelector('#state').classList.contains('running') && "
+        "document.querySelector('.cell[data-state=done]') && document.querySelector('.cell[data-state=running]')",
+        timeout=60000,
+    )
+    assert "done" in page.text_content("#sweep-status") and page.text_content("#status-text").startswith("cell ")
+    page.wait_for_selector("#state.done", timeout=120000)
+    page.wait_for_function("document.querySelectorAll('#sweep-grid .cell[data-state=done]').length === 4")
+    assert page.eval_on_selector_all("#sweep-grid .head", "hs => hs.map(h => h.textContent)") == [
+        "iterations = 2",
+        "iterations = 150",
+    ]
+    assert page.eval_on_selector_all("#sweep-grid .rowhead", "hs => hs.map(h => h.textContent)") == [
+        "style_weight = 1",
+        "style_weight = 100",
+    ]
+    assert "style" in page.text_content("#sweep-grid .cell figcaption")  # measured losses and seconds
+    assert "sheet.png" in (page.get_attribute("#preview", "src") or "")
+    page.wait_for_function("document.querySelector('#preview').naturalWidth > 512")  # the contact sheet
+    # a cell, large
+    page.click("#sweep-grid .cell[data-index='3']")
+    page.wait_for_selector("#cell-dialog[open]")
+    page.wait_for_function("document.querySelector('#cell-large').naturalWidth === 32")
+    assert "iterations = 150, style_weight = 100" in page.text_content("#cell-caption")
+    page.click("#cell-close")
+    # the sheet and the tables download
+    with page.expect_download() as info:
+        page.click("#download")
+    assert Path(info.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with page.expect_download() as info:
+        page.click("#sweep-csv")
+    assert Path(info.value.path()).read_text().startswith("row,col,iterations,style_weight,image")
+    # the gallery shows it as a sweep, and "run again" refills the sweep's axes
+    page.wait_for_selector("#gallery .item")
+    assert "sweep iterations × style_weight" in page.text_content("#gallery .item")
+    page.select_option("#sweep-field-1", "")
+    page.fill("#sweep-values-0", "")
+    page.click("#gallery .item .again")
+    page.wait_for_function("document.querySelector('#sweep-values-0').value === '2, 150'")
+    assert page.input_value("#sweep-field-1") == "style_weight" and page.input_value("#sweep-values-1") == "1, 100"

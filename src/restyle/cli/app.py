@@ -26,6 +26,7 @@ from restyle.cli.common import (
 from restyle.cli.options import with_config_options
 from restyle.cli.serve import serve_command
 from restyle.cli.sweep import figures_command, presets_command, sweep_command
+from restyle.cli.video import video_command
 from restyle.config import RunConfig
 from restyle.engine.batch import is_batch, plan_jobs, plan_resume, run_batch
 from restyle.engine.executor import BatchReport, StylizerPool
@@ -292,6 +293,7 @@ app.command("sweep")(sweep_command)
 app.command("presets")(presets_command)
 app.command("figures")(figures_command)
 app.command("serve")(serve_command)
+app.command("video")(video_command)
 
 
 def main() -> None:

@@ -14,19 +14,36 @@ from rich.console import Console
 from rich.table import Table
 
 from restyle.cli.cluster import EXECUTOR_OPTION, GPUS_OPTION, RAY_ADDRESS_OPTION, WORKERS_OPTION, ExecutorChoice
-from restyle.cli.common import QUIET_OPTION, build_config, err, handle_errors, prepare_for, say
+from restyle.cli.common import QUIET_OPTION, build_config, err, handle_errors, prepare_for, prepare_weights, say
 from restyle.cli.options import with_config_options
 from restyle.cli.presets_view import describe, markdown
 from restyle.cli.progress import ClusterDisplay, SweepProgress
 from restyle.config import RunConfig, format_value
+from restyle.engine.quality import JUDGE_MODEL, JUDGE_SIZE, Judge
 from restyle.engine.signals import Aborted, GracefulStop
-from restyle.engine.sweep import FIGURES, Axis, SweepResult, make_axis, parse_vary, seed_balance, sweep
+from restyle.engine.sweep import (
+    FIGURES,
+    Axis,
+    SweepResult,
+    figure_settings,
+    make_axis,
+    parse_vary,
+    seed_balance,
+    sweep,
+)
 from restyle.errors import ConfigError, suggest
 from restyle.presets import PRESETS, get_preset
 
-#: Default settings of ``restyle figures`` (each sheet takes a few minutes on two CPU cores).
-FIGURE_SIZE = 192
-FIGURE_ITERATIONS = 300
+MEASURE_HELP = (
+    f"Measure every cell: content and style distance (0 = the photo / the painting's style, 1 = as far as the "
+    f"painting / the photo; {JUDGE_MODEL} Caffe at {JUDGE_SIZE} px), shown under each image and in the JSON/CSV."
+)
+
+
+def make_judge() -> Judge:
+    """The judge of ``--measure``, its weights extracted first (with a bar) when missing."""
+    prepare_weights(JUDGE_MODEL, only_if_missing=True)
+    return Judge()
 
 
 def run_sweep(
@@ -40,11 +57,12 @@ def run_sweep(
     cell_size: int = 256,
     title: str | None = None,
     executor: ExecutorChoice | None = None,
+    measure: Judge | None = None,
 ) -> SweepResult:
     """Run one sweep with a progress display; on Ctrl-C/SIGTERM say how to resume. Returns the SweepResult.
 
     The first signal saves the running cell's partial image and checkpoint (exit 130/143); a second aborts.
-    ``executor``: where the cells run (default: in this process).
+    ``executor``: where the cells run (default: in this process); ``measure``: judge every cell with it.
     """
     console = Console(stderr=True, quiet=quiet)
     choice = executor or ExecutorChoice()
@@ -53,7 +71,17 @@ def run_sweep(
         with GracefulStop() as stop, choice.open(base, stop=stop) as remote, progress:
             listen = progress.on_event if isinstance(progress, ClusterDisplay) else progress.callback
             result = sweep(
-                content, style, base, vary, output, listen, cell_size=cell_size, title=title, stop=stop, executor=remote
+                content,
+                style,
+                base,
+                vary,
+                output,
+                listen,
+                cell_size=cell_size,
+                title=title,
+                stop=stop,
+                executor=remote,
+                measure=measure,
             )
     except Aborted as e:
         say(err, f"{e} (second signal): finished cells are kept in {output}; run the same command again to resume")
@@ -74,6 +102,14 @@ def run_sweep(
         highlight=False,
         soft_wrap=True,
     )
+    for rec in result.records if measure is not None else []:
+        d = rec.distances
+        console.print(
+            f"  {rec.cell.name}: content distance {d['content_distance']:.3f}, style distance "
+            f"{d['style_distance']:.3f}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     return result
@@ -94,6 +130,7 @@ def sweep_command(
     ),
     output: str = typer.Option(..., "--output", "-o", help="Output folder (created; finished cells are reused)."),
     cell_size: int = typer.Option(256, "--cell-size", min=32, max=1024, help="Width of each image on the sheet."),
+    measure: bool = typer.Option(False, "--measure", help=MEASURE_HELP),
     quiet: bool = QUIET_OPTION,
     executor: str = EXECUTOR_OPTION,
     ray_address: Optional[str] = RAY_ADDRESS_OPTION,  # noqa: UP045
@@ -109,7 +146,8 @@ def sweep_command(
     axes = [parse_vary(v) for v in vary]
     base = build_config(overrides or {})
     prepare_for(base)  # extract/download once, with a progress bar, before the first cell
-    run_sweep(content, style, base, axes, output, quiet=quiet, cell_size=cell_size, executor=choice)
+    judge = make_judge() if measure else None
+    run_sweep(content, style, base, axes, output, quiet=quiet, cell_size=cell_size, executor=choice, measure=judge)
 
 
 @handle_errors
@@ -174,22 +212,24 @@ def figures_command(
         help="Scale the style weight by (pixels / pixels of the seed's 720-px-high images) so that the terms weigh "
         "as in the seed's figures (its content and TV sums grow with the image size, its style term does not).",
     ),
+    measure: bool = typer.Option(True, "--measure/--no-measure", help=MEASURE_HELP),
     quiet: bool = QUIET_OPTION,
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Reproduce seed 004's (ryanwu's) three comparison figures -- content layer, style weight, TV weight.
 
-    Each is a sweep over the ryanwu preset (any run flag overrides it; defaults --size 192
-    --iterations 300) written to OUTPUT/figures/NAME/ with its contact sheet as sheet.png.
+    Each is a sweep over the ryanwu preset, solved with L-BFGS (any run flag overrides it; defaults
+    --size 144 --optimizer lbfgs --lr 1 --iterations 100), written to OUTPUT/figures/NAME/ with its
+    contact sheet as sheet.png and each cell's measured content and style distance under it.
     Weights are in the seed's units; see --seed-balance.
     """
     names = [f.name for f in FIGURES]
     for n in only or []:
         if n not in names:
             raise ConfigError(f"unknown figure {n!r}{suggest(n, names)}; known: {', '.join(names)}")
-    settings = {"preset": "ryanwu", "size": FIGURE_SIZE, "iterations": FIGURE_ITERATIONS, **(overrides or {})}
-    base = build_config(settings)
+    base = build_config(figure_settings(overrides))
     prepare_for(base)
+    judge = make_judge() if measure else None
     factor = seed_balance(base, content) if balance else 1.0
     scaled = dataclasses.replace(base, style_weight=base.style_weight * factor)
     for fig in FIGURES:
@@ -206,4 +246,6 @@ def figures_command(
             title += f" · style x{factor:.3g} (seed's 720-px balance)"
             if fig.field == "style_weight":  # labels in the seed's units, values scaled
                 axis = Axis(axis.field, tuple(v * factor for v in axis.values), axis.labels)
-        run_sweep(content, style, scaled, [axis], str(out), quiet=quiet, cell_size=cell_size, title=title)
+        run_sweep(
+            content, style, scaled, [axis], str(out), quiet=quiet, cell_size=cell_size, title=title, measure=judge
+        )

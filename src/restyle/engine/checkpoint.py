@@ -43,6 +43,7 @@ class Checkpoint:
     output: str | None = None  #: where the CLI writes the final image (for `restyle resume`)
     masks: list[torch.Tensor] = field(default_factory=list)  #: region masks as loaded
     mask_styles: list[torch.Tensor | None] = field(default_factory=list)  #: their paintings (None: keep)
+    average: dict[str, Any] | None = None  #: the iterate's moving average (``--ema``), IterateAverage.state_dict
     version: int = FORMAT_VERSION
 
 

@@ -20,6 +20,7 @@ executor; the web app, video frames and remote workers are meant to be too. An e
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -331,6 +332,8 @@ def prepare_job(
     config = job.config.validate() if job.config is not None else config
     check_output(job.output, config)
     inputs = load_run_inputs(config, job.content, job.style)
+    if job.guide is not None:
+        inputs = dataclasses.replace(inputs, guide=job.guide)
     fp = inputs.fingerprint()
     if skip_finished and not job.force and is_finished(job.output, inputs.config, fp):
         return None

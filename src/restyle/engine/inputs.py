@@ -82,6 +82,28 @@ def fingerprint(
 
 
 @dataclass(frozen=True)
+class TemporalGuide:
+    """A start image and a pull towards it (a video frame: the previous stylised frame warped along the flow).
+
+    The run starts from ``init`` and adds ``weight · temporal_loss(x, init, mask)`` to its loss
+    (Ruder et al. 2016); ``mask`` (``(1, H, W)`` in [0, 1]) is 0 where the warp is not to be
+    trusted (occluded, disoccluded, motion boundaries). ``weight`` 0 only warm-starts.
+    """
+
+    init: torch.Tensor  #: (3, H, W) in [0, 1], the content's size
+    mask: torch.Tensor  #: (1, H, W) in [0, 1]
+    weight: float
+
+    def digest(self) -> bytes:
+        """The guide's identity, for the inputs' fingerprint."""
+        h = hashlib.sha256(repr(self.weight).encode())
+        for t in (self.init, self.mask):
+            h.update(repr(tuple(t.shape)).encode())
+            h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return h.digest()
+
+
+@dataclass(frozen=True)
 class RunInputs:
     """A run's images as loaded once (see :func:`load_run_inputs`), with the config they were loaded for."""
 
@@ -90,6 +112,7 @@ class RunInputs:
     styles: list[ImageData]
     masks: list[torch.Tensor] = field(default_factory=list)  #: (1, H, W) in [0, 1], the content's size
     mask_styles: list[torch.Tensor | None] = field(default_factory=list)  #: (3, h, w) pixels, None: keep
+    guide: TemporalGuide | None = None  #: video frames: start image and temporal term
 
     @property
     def style_pixels(self) -> list[torch.Tensor]:
@@ -97,8 +120,11 @@ class RunInputs:
         return [s.pixels for s in self.styles]
 
     def fingerprint(self) -> str:
-        """:func:`fingerprint` of these inputs."""
-        return fingerprint(self.content.pixels, self.content.alpha, self.style_pixels, self.masks, self.mask_styles)
+        """:func:`fingerprint` of these inputs (with the guide's, when there is one)."""
+        base = fingerprint(self.content.pixels, self.content.alpha, self.style_pixels, self.masks, self.mask_styles)
+        if self.guide is None:
+            return base
+        return hashlib.sha256(base.encode() + self.guide.digest()).hexdigest()
 
 
 def fixed_size(spec: str, width: int, height: int) -> tuple[int, int]:

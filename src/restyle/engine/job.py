@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from restyle.config import RunConfig, image_settings
 from restyle.engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from restyle.engine.events import Iterate
-from restyle.engine.inputs import ImageLike, fingerprint
+from restyle.engine.inputs import ImageLike, TemporalGuide, fingerprint
 from restyle.errors import ConfigError, ImageError, RestyleError
 from restyle.io.files import check_output_path
 from restyle.io.image import SUPPORTED_WRITE_SUFFIXES, read_metadata, write_image
@@ -144,7 +144,8 @@ class Job:
     ``content``/``style`` are paths or any :data:`~restyle.engine.inputs.ImageLike` (a list of
     styles is blended); a job continuing a checkpoint has ``checkpoint`` (and usually
     ``checkpoint_file``) instead. ``force`` recomputes even a finished output; ``tag`` is the
-    caller's own (a sweep puts its cell there, so listeners can tell the jobs apart).
+    caller's own (a sweep puts its cell there, so listeners can tell the jobs apart). ``guide``
+    (video frames) starts the run from an image and pulls it there; it is part of the inputs' fingerprint.
     """
 
     output: Path
@@ -155,6 +156,7 @@ class Job:
     checkpoint_file: Path | None = None
     force: bool = False
     tag: Any = None
+    guide: TemporalGuide | None = None
 
     @property
     def label(self) -> str:

@@ -15,7 +15,8 @@ process, torch, the weights). It sums, at the step's image size, what one forwar
 * **targets** -- the content targets of every scale (the target cache keeps them) and the Grams;
 * **image-sized buffers** -- the iterate, its gradient, two guard copies, two transient copies
   (preprocessing, TV), the optimiser's state: Adam 2 images, L-BFGS 2 per remembered step
-  (``min(lbfgs_history, iterations)``) plus 3;
+  (``min(lbfgs_history, iterations)``, the history capped at print size by
+  :func:`~restyle.engine.optim.lbfgs_history`) plus 3;
 * **network** -- two more copies of the weights in use (oneDNN/cuDNN keep weights reordered for
   the forward and for the input-gradient convolutions), plus :data:`RUNTIME_OVERHEAD` for the
   allocator's and the convolution library's scratch space.
@@ -38,6 +39,7 @@ from pathlib import Path
 import torch
 
 from restyle.config import RunConfig
+from restyle.engine.optim import lbfgs_history
 from restyle.errors import RestyleError
 from restyle.features.layers import layer_names
 from restyle.features.precision import resolve_precision
@@ -149,7 +151,8 @@ def estimate(
     grams = sum(_layer_shape(arch, n, width, height)[0] ** 2 for n in style_layers) * FLOAT
     image = 3 * width * height * FLOAT
     tv = 2 * image if config.tv_weight else 0
-    state = 2 * min(config.lbfgs_history, config.iterations) + 3 if config.optimizer == "lbfgs" else 2
+    history = min(lbfgs_history(config, 3 * width * height), config.iterations)
+    state = 2 * history + 3 if config.optimizer == "lbfgs" else 2
     return MemoryEstimate(
         (width, height),
         saved,

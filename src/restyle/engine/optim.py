@@ -28,6 +28,20 @@ from restyle.config import RunConfig
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
+#: Bytes L-BFGS's memory (two image-sized vectors per remembered step) may take at one scale. At print
+#: size the configured history would dominate the run's memory (50 steps at 4096x3072 are 15 GB, more
+#: than all of a tiled step's other parts together); capping it keeps memory bounded as the size grows.
+#: 4 GB leaves every scale up to 2048x1536 at the default history of 50 (so those runs are unchanged)
+#: and gives 4096x3072 a history of 13.
+LBFGS_HISTORY_BYTES = 4_000_000_000
+
+
+def lbfgs_history(config: RunConfig, pixels: int, itemsize: int = 4) -> int:
+    """L-BFGS steps remembered for an image of ``pixels`` values: ``config.lbfgs_history``, capped by
+    :data:`LBFGS_HISTORY_BYTES` (never below 3, where L-BFGS still beats plain gradient steps)."""
+    return max(3, min(config.lbfgs_history, LBFGS_HISTORY_BYTES // (2 * pixels * itemsize)))
+
+
 #: The most one L-BFGS step may move any pixel, in [0, 1] units (1 is the whole range). restyle's
 #: default recipe moves pixels by at most ~0.25 per step (max 0.22 over 40 steps at 256 px, 0.3
 #: at 64 px), healthy raw-scale runs (gatys2016) ~0.22; 0.5 leaves room for those and cuts a
@@ -75,7 +89,8 @@ def make_optimizer(config: RunConfig, image: torch.Tensor) -> torch.optim.Optimi
 
     L-BFGS is stepped once per call (``max_iter=1``) so every iteration costs exactly one
     forward/backward and emits one event; its history lives in the optimiser state, so
-    this is the same algorithm as one long call. Its tolerances are disabled: runs stop
+    this is the same algorithm as one long call. Its history is capped at print size
+    (:func:`lbfgs_history`). Its tolerances are disabled: runs stop
     after the requested iterations, as in neural-style. Its steps are bounded to
     :data:`MAX_STEP` per pixel (:class:`BoundedLBFGS`). Adam needs no bound: its steps are
     ``lr`` per pixel whatever the loss scale, and the run clamps its iterate to [0, 1].
@@ -85,7 +100,7 @@ def make_optimizer(config: RunConfig, image: torch.Tensor) -> torch.optim.Optimi
         return BoundedLBFGS(
             [image],
             lr=lr,
-            history_size=config.lbfgs_history,
+            history_size=lbfgs_history(config, image.numel(), image.element_size()),
             tolerance_grad=-1,
             tolerance_change=-1,
             max_step=MAX_STEP,

@@ -7,6 +7,7 @@ Layout (all boxes computed by :func:`layout_sheet`, a pure function the tests ch
     [thumb]                 +-------------+   +-------------+
     style                   |   cell 1    |   |   cell 2    |
     [thumb]                 +-------------+   +-------------+
+                            distances         distances       (when the sweep measured them)
                             losses, time      losses, time
 
 The first swept setting runs along the columns, the second (for 2-D grids) down the rows, with
@@ -20,6 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw, ImageFont
+
+#: At most this many text lines under a cell.
+MAX_CAPTION_LINES = 4
 
 
 @dataclass(frozen=True)
@@ -75,17 +79,32 @@ class SheetLayout:
         return out
 
 
+def font_sizes(cell_w: int, font_size: int | None = None) -> tuple[int, int]:
+    """(headers, captions) font sizes of a sheet whose cells are ``cell_w`` px wide."""
+    fs = font_size or max(11, min(28, cell_w // 15))
+    return fs, max(10, round(fs * 0.85))
+
+
 def layout_sheet(
-    rows: int, cols: int, cell_w: int, cell_h: int, *, two_d: bool, font_size: int | None = None
+    rows: int,
+    cols: int,
+    cell_w: int,
+    cell_h: int,
+    *,
+    two_d: bool,
+    font_size: int | None = None,
+    caption_lines: int = 2,
 ) -> SheetLayout:
-    """Compute the layout of a ``rows`` x ``cols`` sheet whose result images fit ``cell_w`` x ``cell_h``."""
+    """Compute the layout of a ``rows`` x ``cols`` sheet whose result images fit ``cell_w`` x ``cell_h``.
+
+    ``caption_lines``: text lines reserved under each cell.
+    """
     if rows < 1 or cols < 1 or cell_w < 16 or cell_h < 16:
         raise ValueError(f"layout_sheet: need at least one 16x16 px cell, got {rows}x{cols} of {cell_w}x{cell_h}")
-    fs = font_size or max(11, min(28, cell_w // 15))
-    small = max(10, round(fs * 0.85))
+    fs, small = font_sizes(cell_w, font_size)
     line, small_line = round(fs * 1.3), round(small * 1.3)
     pad = max(6, fs // 2)
-    header_lines, caption_lines = 3, 2
+    header_lines = 3
     thumb_w = max(64, cell_w // 2)
     thumb_h = max(32, cell_h // 2)
 
@@ -143,9 +162,14 @@ def font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 def wrap(text: str, fnt: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int, max_lines: int) -> list[str]:
     """Split ``text`` into at most ``max_lines`` lines no wider than ``width`` px.
 
-    Breaks after spaces and commas, never at a no-break space (U+00A0, drawn as a space); an
-    over-long last line ends with an ellipsis.
+    Breaks at newlines, after spaces and commas, never at a no-break space (U+00A0, drawn as a
+    space); an over-long last line ends with an ellipsis.
     """
+    if "\n" in text:
+        lines = [line for part in text.split("\n") for line in wrap(part, fnt, width, max_lines)]
+        if len(lines) <= max_lines:
+            return lines
+        return lines[: max_lines - 1] + wrap(" ".join(lines[max_lines - 1 :]), fnt, width, 1)
     tokens: list[str] = []
     word = ""
     for ch in text:
@@ -239,7 +263,11 @@ def render_sheet(spec: SheetSpec, cell_size: int = 256) -> Image.Image:
     aspect = max(h / w for w, h in sizes) if sizes else 0.75
     cell_w = cell_size
     cell_h = max(16, round(cell_size * min(aspect, 1.5)))
-    lay = layout_sheet(rows, cols, cell_w, cell_h, two_d=bool(spec.row_headers))
+    _, small_size = font_sizes(cell_w)
+    needed = max(
+        (len(wrap(c.caption, font(small_size), cell_w, MAX_CAPTION_LINES)) for r in spec.cells for c in r), default=0
+    )
+    lay = layout_sheet(rows, cols, cell_w, cell_h, two_d=bool(spec.row_headers), caption_lines=max(2, needed))
     sheet = Image.new("RGB", (lay.width, lay.height), "white")
     draw = ImageDraw.Draw(sheet)
     big, small = font(lay.font_size), font(lay.small_font_size)
@@ -265,7 +293,24 @@ def header_text(field_name: str, label: str) -> str:
     return f"{field_name} = {label}"
 
 
-def caption_text(losses: dict[str, float], seconds: float, order: Sequence[str] = ("content", "style", "tv")) -> str:
-    """The loss line under a cell: ``"content 1.2e+03 · style 4.5 · tv 0.31 · 12 s"`` (wraps between terms)."""
+def caption_text(
+    losses: dict[str, float],
+    seconds: float,
+    order: Sequence[str] = ("content", "style", "tv"),
+    distances: dict[str, float] | None = None,
+) -> str:
+    """The text under a cell: ``"content 1.2e+03 · style 4.5 · tv 0.31 · 12 s"`` (wraps between terms).
+
+    With ``distances`` (``{"content_distance": …, "style_distance": …}``, see
+    :mod:`restyle.engine.quality`) a first line says them: ``"content dist 0.412 · style dist 0.087"``.
+    """
     parts = [f"{k}\u00a0{losses[k]:.3g}" for k in order if k in losses]
-    return "\u00a0· ".join([*parts, f"{seconds:.0f}\u00a0s"])
+    text = "\u00a0· ".join([*parts, f"{seconds:.0f}\u00a0s"])
+    if not distances:
+        return text
+    measured = [
+        f"{name}\u00a0dist\u00a0{distances[key]:.3f}"
+        for name, key in (("content", "content_distance"), ("style", "style_distance"))
+        if key in distances
+    ]
+    return "\u00a0· ".join(measured) + "\n" + text

@@ -25,6 +25,7 @@ from PIL import Image
 from restyle.config import RunConfig, parse_init
 from restyle.engine import color, memory
 from restyle.engine.checkpoint import Checkpoint
+from restyle.engine.ema import IterateAverage
 from restyle.engine.eta import ScaleSteps
 from restyle.engine.events import Callback, Iterate
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
@@ -41,6 +42,7 @@ from restyle.features.layers import resolve_layer
 from restyle.features.precision import DTYPES, resolve_precision
 from restyle.features.vgg import VGGFeatures, min_input_size
 from restyle.io.image import ImageData, tensor_to_pil
+from restyle.losses.functional import temporal_loss
 from restyle.losses.perceptual import PerceptualLoss, Region, Targets
 
 __all__ = ["MAX_RETRIES", "RunState", "StylizeResult", "Stylizer", "resolve_device", "stylize"]
@@ -115,6 +117,14 @@ class RunState:
     here: torch.Tensor | None = None  #: the iterate the current step evaluates (a buffer of the guard)
     retries: int = 0
     health: HealthMonitor = field(default_factory=HealthMonitor)
+    average: IterateAverage | None = None  #: ``--ema``: the moving average of this scale's iterates
+
+    def output(self) -> torch.Tensor:
+        """The image the run stands for: the iterate, or its moving average with ``--ema``."""
+        assert self.pixels is not None
+        if self.average is not None and self.average.weight:
+            return self.average.value()
+        return self.pixels.detach()
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, device: torch.device) -> RunState:
@@ -129,6 +139,9 @@ class RunState:
             history=list(checkpoint.history),
             notes=list(checkpoint.notes),
             optimizer_state=_map_tensors(checkpoint.optimizer, lambda t: t.to(device)),
+            average=None
+            if checkpoint.average is None
+            else IterateAverage.from_state(_map_tensors(checkpoint.average, lambda t: t.to(device))),
         )
 
     def checkpoint(self, config: RunConfig, inputs: RunInputs, elapsed: float) -> Checkpoint:
@@ -150,6 +163,9 @@ class RunState:
             alpha=inputs.content.alpha,
             masks=list(inputs.masks),
             mask_styles=list(inputs.mask_styles),
+            average=None
+            if self.average is None
+            else _map_tensors(self.average.state_dict(), lambda t: t.detach().cpu().clone()),
         )
 
 
@@ -164,6 +180,7 @@ class _RunImages:
     masks: list[torch.Tensor]
     mask_styles: list[torch.Tensor | None]
     luminance: bool = False
+    guide: tuple[torch.Tensor, torch.Tensor, float] | None = None  #: video: start image, its mask, weight
 
     def present(self, x: torch.Tensor) -> torch.Tensor:
         """The iterate as the user sees it: with the photo's chroma put back in luminance mode."""
@@ -223,6 +240,7 @@ class Stylizer:
         self._stop = False
         self._tiling: dict[int, list[Tile]] = {}
         self._objective: TiledObjective | None = None
+        self._temporal: tuple[torch.Tensor, torch.Tensor, float] | None = None  #: this scale's guide, if any
         self._align = max(layer_stride(n) for n in self.extractor.layers)  # every pooling grid lines up
         self.loss = PerceptualLoss(
             self.extractor,
@@ -295,10 +313,12 @@ class Stylizer:
                     break
                 state.scale_step += 1
                 state.step += 1
+                if state.average is not None:
+                    assert state.pixels is not None
+                    state.average.update(state.pixels)
                 state.history.append({"step": state.step, "scale": si, **values})
                 if state.step == total_steps:  # the finished image: flat? did the loss ever fall?
-                    assert state.pixels is not None
-                    warnings = final_warnings(images.present(state.pixels.detach()), state.history, scales=len(sizes))
+                    warnings = final_warnings(images.present(state.output()), state.history, scales=len(sizes))
                     state.notes.extend(warnings)
                     note = join_notes(note, *warnings)
                 if callback is not None:
@@ -313,7 +333,7 @@ class Stylizer:
                             size,
                             values,
                             time.perf_counter() - t0,
-                            state.pixels,
+                            state.pixels if state.average is None else state.output(),
                             note,
                             snapshot,
                             images.present,
@@ -480,8 +500,16 @@ class Stylizer:
         self._objective = TiledObjective(self.loss, tiles, size[1], size[0]) if tiles else None
         timer["targets_s"] += time.perf_counter() - ts
         resuming = state.optimizer_state is not None and si == state.scale
+        self._temporal = None
+        if images.guide is not None:  # video: the warped previous frame, at this scale
+            init, mask, weight = images.guide
+            self._temporal = (
+                resize(init, size),
+                torch.nn.functional.interpolate(mask, size=(size[1], size[0]), mode="area"),
+                weight,
+            )
         if state.pixels is None:
-            x = self._init(scaled, generator)
+            x = self._init(scaled, generator) if self._temporal is None else self._temporal[0]
         elif resuming:
             x = state.pixels
         else:  # the previous scale's result, upsampled
@@ -490,6 +518,8 @@ class Stylizer:
         state.scale, state.retries = si, 0
         state.health.start_scale(si, [h["total"] for h in state.history if h["scale"] == si])
         state.pixels = x.detach().clone().requires_grad_(True)
+        if c.optimizer == "adam" and c.ema and not (resuming and state.average is not None):
+            state.average = IterateAverage(state.pixels, c.ema)  # restarts per scale: the image is resampled
         state.optimizer = make_optimizer(c.replace(lr=state.lr), state.pixels)
         if resuming:
             state.optimizer.load_state_dict(state.optimizer_state)
@@ -519,6 +549,11 @@ class Stylizer:
         paintings = [None if p is None else p[None].to(dev) for p in inputs.mask_styles]
         masks = [m.to(dev) for m in inputs.masks]
         content = original
+        guide = None
+        if inputs.guide is not None:  # video: start there, in the colours optimised
+            g = inputs.guide.init[None].to(dev)
+            g = color.luminance(g) if c.preserve_color == "luminance" else g
+            guide = (g, inputs.guide.mask[None].to(dev), inputs.guide.weight)
         if c.preserve_color == "luminance":
             content = color.luminance(original)
             styles = [color.match_luminance(s, original) for s in styles]
@@ -534,6 +569,7 @@ class Stylizer:
             masks,
             paintings,
             luminance=c.preserve_color == "luminance",
+            guide=guide,
         )
 
     def _guarded_step(self, state: RunState) -> tuple[dict[str, float], str]:
@@ -587,15 +623,14 @@ class Stylizer:
         targets_s: float,
         snapshot: Callable[[], Checkpoint],
     ) -> StylizeResult:
-        x = state.pixels
-        assert x is not None
+        x = state.output()
         interrupted = self._stop
         checkpoint = snapshot() if interrupted else None
         # Losses of the final image itself (the last event reports the iterate before the last update).
         with torch.no_grad():
             evaluate = self._objective.evaluate if self._objective is not None else self.loss
-            final_terms = {k: float(v) for k, v in evaluate(x.detach()).items()}
-        pixels = images.present(x.detach())[0].clamp(0, 1).float().cpu()
+            final_terms = {k: float(v) for k, v in self._with_temporal(evaluate(x), x).items()}
+        pixels = images.present(x)[0].clamp(0, 1).float().cpu()
         alpha = inputs.content.alpha
         if alpha is not None:
             alpha = resize(alpha[None], (pixels.shape[2], pixels.shape[1]))[0].cpu()
@@ -627,9 +662,11 @@ class Stylizer:
             opt.zero_grad(set_to_none=False)
             if self._objective is not None:  # tiled: the objective fills x.grad itself
                 out = self._objective(x)
+                if self._temporal is not None:  # the temporal term's gradient joins the tiles'
+                    out = {k: v.detach() for k, v in self._with_temporal(out, x, backward=True).items()}
                 terms.update(out)
                 return out["total"]
-            out = self.loss(x)
+            out = self._with_temporal(self.loss(x), x)
             terms.update(out)
             out["total"].backward()
             return out["total"]
@@ -638,6 +675,18 @@ class Stylizer:
         # One host transfer for all the terms (one sync on a GPU, not one per term).
         values = torch.stack([v.detach().float() for v in terms.values()]).tolist()
         return dict(zip(terms, values, strict=True))
+
+    def _with_temporal(
+        self, terms: dict[str, torch.Tensor], x: torch.Tensor, backward: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """``terms`` plus the video guide's temporal term (in ``total`` too); unchanged without a guide."""
+        if self._temporal is None or self._temporal[2] == 0:
+            return terms
+        target, mask, weight = self._temporal
+        t = weight * temporal_loss(x, target, mask)
+        if backward:
+            t.backward()
+        return {**terms, "temporal": t, "total": terms["total"] + t}
 
     def _init(self, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         kind, arg = parse_init(self.config.init)

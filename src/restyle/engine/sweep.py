@@ -9,6 +9,10 @@ and writes into ``out/``:
 * ``sheet.png`` -- a labelled contact sheet (:mod:`restyle.engine.sheet`);
 * ``results.json`` (base config, axes, every cell) and ``results.csv`` (one row per cell).
 
+With ``measure=Judge()`` every finished cell is also measured (:mod:`restyle.engine.quality`:
+content and style distance, independent of the loss it was made with); the distances go into
+its record, the JSON and CSV and under its image on the sheet.
+
 A sweep is a list of cell :class:`~restyle.engine.job.Job` s handed to an executor (default
 :class:`~restyle.engine.executor.LocalExecutor`), plus the sheet and tables made from the cells'
 records. So everything a batch does, a sweep does: a killed sweep run again skips every cell
@@ -39,6 +43,7 @@ from restyle.engine.executor import Executor, LocalExecutor
 from restyle.engine.inputs import load_input, load_run_inputs
 from restyle.engine.job import Job, JobResult
 from restyle.engine.pyramid import fit_size
+from restyle.engine.quality import Judge
 from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, header_text, render_sheet
 from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError, ImageError, suggest
@@ -52,8 +57,13 @@ __all__ = [
     "Cell",
     "CellDone",
     "CellRecord",
+    "FIGURES",
+    "FIGURE_SETTINGS",
+    "Figure",
+    "figure_settings",
     "SweepResult",
     "make_axis",
+    "measure_records",
     "parse_vary",
     "plan",
     "sweep",
@@ -180,9 +190,12 @@ class CellRecord:
     model: str
     size: tuple[int, int]  #: (width, height) of the result
     resumed: bool = False  #: True when found finished on disk instead of run now
+    #: ``{"content_distance": …, "style_distance": …}`` when measured (see :func:`measure_records`)
+    distances: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the per-cell file and a results.json entry)."""
+        extra = {"distances": self.distances} if self.distances else {}
         return {
             "version": RECORD_VERSION,
             "index": self.cell.index,
@@ -197,6 +210,7 @@ class CellRecord:
             "model": self.model,
             "size": list(self.size),
             "config": self.cell.config.to_dict(),
+            **extra,
         }
 
 
@@ -250,6 +264,7 @@ def _load_record(path: Path, image: Path, cell: Cell) -> CellRecord | None:
             str(data["model"]),
             tuple(data["size"]),
             resumed=True,
+            distances={k: float(v) for k, v in data.get("distances", {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError, ImageError):
         return None
@@ -276,6 +291,7 @@ def sweep(
     title: str | None = None,
     stop: GracefulStop | None = None,
     executor: Executor | None = None,
+    measure: Judge | None = None,
 ) -> SweepResult:
     """Run every cell of the grid ``vary`` over ``base`` and write images, sheet, JSON and CSV to ``out_dir``.
 
@@ -292,17 +308,21 @@ def sweep(
         title: first line of the sheet (default: a summary of the base settings).
         stop: a :class:`GracefulStop` in effect around the call (its signal stops the running cell).
         executor: where the cells run (default: a :class:`LocalExecutor` with ``weights`` and ``stop``).
+        measure: measure every cell with this judge once all are finished (:func:`measure_records`).
 
     Stopped, the sweep returns with ``interrupted`` set and writes no sheet; run it again to go on.
     A preset's model (``vgg19-caffe``) is loaded as given; build ``base`` with
     :func:`restyle.config.configure` to get the CLI's fallback to VGG16 when it is not cached.
 
     Raises:
-        ConfigError: a bad axis or a cell whose settings do not validate (before anything runs);
+        ConfigError: a bad axis or a cell whose settings do not validate, or ``measure`` with a
+            blend of styles (before anything runs);
         RestyleError: the first cell that failed (the other cells are run and kept first).
     """
     t0 = time.perf_counter()
     base = base.validate()
+    if measure is not None and isinstance(style, list) and len(style) != 1:
+        raise ConfigError("sweep: measuring needs one style image (the distances compare with one painting)")
     axes = [a if isinstance(a, Axis) else make_axis(a[0], a[1]) for a in vary]
     cells = plan(base, axes)
     out = Path(out_dir)
@@ -359,9 +379,36 @@ def sweep(
         raise failed.exception or ConfigError(failed.error)
     if len(ordered) < len(cells):  # stopped: the finished cells are kept, the rest run next time
         return result
+    if measure is not None:
+        t1 = time.perf_counter()
+        measure_records(result, content, style, measure)
+        result.timings["measure_s"] = time.perf_counter() - t1
     result.sheet = write_sheet(result, content, style, cell_size=cell_size, title=title)
     write_results(result, content, style)
     return result
+
+
+# ------------------------------------------------------------------------------------------ measures
+def measure_records(result: SweepResult, content: Any, style: Any, judge: Judge) -> None:
+    """Measure every record's image against the photo ``content`` and the painting ``style``.
+
+    Sets each record's ``distances`` and adds them to its ``cells/<name>.json``. Cheap (one
+    forward at the judge's size per cell), so resumed cells are measured again rather than trusted.
+    """
+    side = 4 * judge.size  # the judge resizes to its size anyway: skip decoding huge photos at full size
+    photo = load_input(content, max_side=side).pixels.unsqueeze(0)
+    painting = load_input(style[0] if isinstance(style, list) else style, max_side=side).pixels.unsqueeze(0)
+    reference = judge.reference(photo, painting)
+    for rec in result.records:
+        image = read_image(result.out_dir / rec.image).pixels.unsqueeze(0)
+        rec.distances = judge.measure(image, photo, painting, reference).to_dict()
+        path = result.out_dir / "cells" / f"{rec.cell.name}.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # no record file to annotate (e.g. written by a foreign executor): results.json has them
+        doc["distances"] = rec.distances
+        atomic_write_text(path, json.dumps(doc, indent=1, default=_json_default))
 
 
 # ------------------------------------------------------------------------------------------ outputs
@@ -408,7 +455,7 @@ def sheet_spec(result: SweepResult, content: Any, style: Any, title: str | None 
         for c in range(len(cols.values)):
             rec = by_pos[(r, c)]
             img = read_image(result.out_dir / rec.image).to_pil()
-            line.append(SheetCell(img, caption_text(rec.losses, rec.time_s)))
+            line.append(SheetCell(img, caption_text(rec.losses, rec.time_s, distances=rec.distances)))
         grid.append(line)
     return SheetSpec(
         title=title or default_title(result.base, axes),
@@ -429,6 +476,7 @@ def write_sheet(result: SweepResult, content: Any, style: Any, cell_size: int = 
 
 
 CSV_LOSS_COLUMNS = ("content", "style", "tv", "total")
+CSV_DISTANCE_COLUMNS = ("content_distance", "style_distance")
 
 
 def write_results(result: SweepResult, content: Any, style: Any) -> None:
@@ -448,7 +496,20 @@ def write_results(result: SweepResult, content: Any, style: Any) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     fields = [a.field for a in result.axes]
-    writer.writerow(["row", "col", *fields, "image", *CSV_LOSS_COLUMNS, "time_s", "width", "height", "resumed"])
+    writer.writerow(
+        [
+            "row",
+            "col",
+            *fields,
+            "image",
+            *CSV_LOSS_COLUMNS,
+            *CSV_DISTANCE_COLUMNS,
+            "time_s",
+            "width",
+            "height",
+            "resumed",
+        ]
+    )
     for r in result.records:
         writer.writerow(
             [
@@ -457,6 +518,7 @@ def write_results(result: SweepResult, content: Any, style: Any) -> None:
                 *(r.cell.labels[f] for f in fields),
                 r.image,
                 *(f"{r.losses[k]:.6g}" if k in r.losses else "" for k in CSV_LOSS_COLUMNS),
+                *(f"{r.distances[k]:.4g}" if k in r.distances else "" for k in CSV_DISTANCE_COLUMNS),
                 f"{r.time_s:.3f}",
                 r.size[0],
                 r.size[1],
@@ -490,6 +552,24 @@ FIGURES: tuple[Figure, ...] = (
         "tv_weight", "tv_weight", ("1e-4", "1e-2", "1", "100"), "Comparison between different total variation weighting"
     ),
 )
+
+
+#: The settings ``restyle figures`` runs every figure with (any run flag overrides them). The seed
+#: (ryanwu preset) runs 2211 Adam steps of lr 1/255 at 720 px high -- hours per figure on two CPU
+#: cores. 300 such steps at 192 px (the earlier figures) leave every cell about where 300 fixed-size
+#: steps from the photo get to, and all four content layers gave nearly the same picture. L-BFGS on
+#: the same objective (layers, weights, seed balance) follows the balance of the terms, so each cell
+#: settles where its setting puts it; 100 steps at 144 px keep a sheet within minutes of two loaded
+#: cores. docs/figures/README.md has the measured trend.
+FIGURE_SETTINGS: dict[str, Any] = {"preset": "ryanwu", "size": 144, "optimizer": "lbfgs", "lr": 1.0, "iterations": 100}
+
+
+def figure_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """:data:`FIGURE_SETTINGS` under the run flags given; ``--optimizer adam`` alone gets back the seed's Adam lr."""
+    settings = {**FIGURE_SETTINGS, **(overrides or {})}
+    if settings.get("optimizer") != FIGURE_SETTINGS["optimizer"] and "lr" not in (overrides or {}):
+        del settings["lr"]  # L-BFGS's step scale means nothing to Adam: the preset's lr applies
+    return settings
 
 
 #: Height of ryanwu's results (``nrows = 720``), at which its figures were made.

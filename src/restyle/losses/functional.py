@@ -8,7 +8,9 @@ a weight means the same thing at every image size:
 * ``style_loss(F, A) = mean((gram(F) - A)²)`` over the N·C·C Gram entries;
 * ``tv_loss(x, β) = mean(((x[i+1,j] - x[i,j])² + (x[i,j+1] - x[i,j])²)^β)`` over channels and the
   (H-1)·(W-1) positions that have both neighbours. β = 1 is the usual squared TV; β = 1.25 is
-  the form of the Keras neural style example (seed 004).
+  the form of the Keras neural style example (seed 004);
+* ``temporal_loss(x, ω, c) = Σ c·(x - ω)² / (C·H·W)``: Ruder et al.'s (2016) short-term temporal
+  term, the squared distance to the warped previous frame ω where the per-pixel weight c is 1.
 """
 
 from __future__ import annotations
@@ -91,3 +93,10 @@ def tv_terms(image: torch.Tensor, exponent: float = 1.0, eps: float = 1e-8) -> t
 def tv_loss(image: torch.Tensor, exponent: float = 1.0, eps: float = 1e-8) -> torch.Tensor:
     """Total variation ``mean((Δy² + Δx²)^exponent)`` of an ``(N, C, H, W)`` image (see :func:`tv_terms`)."""
     return tv_terms(image, exponent, eps).mean()
+
+
+def temporal_loss(image: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``Σ mask·(image - target)² / image.numel()``: distance to ``target`` where ``mask`` (``(N, 1, H, W)``) is 1."""
+    if image.shape != target.shape:
+        raise ValueError(f"temporal_loss: image {tuple(image.shape)} vs target {tuple(target.shape)}")
+    return (mask * (image - target).square()).sum() / image.numel()

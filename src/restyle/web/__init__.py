@@ -4,6 +4,7 @@
 * :mod:`restyle.web.store` -- the SQLite job store shared by the server and its workers;
 * :mod:`restyle.web.worker` -- worker processes running each web job as a Job on a LocalExecutor;
 * :mod:`restyle.web.schema` -- the settings form's schema from RunConfig, and the server's limits;
+* :mod:`restyle.web.sweeps` -- a client's sweep axes, checked and planned by the library's sweep code;
 * ``static/`` -- the page (plain HTML, CSS and JavaScript; nothing is loaded from elsewhere).
 
 Only :mod:`restyle.web.app` imports FastAPI; the worker processes do not.

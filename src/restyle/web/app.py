@@ -2,13 +2,19 @@
 
 API (documented at ``/docs``; the page uses exactly this):
 
-* ``POST /api/jobs`` (multipart: ``content``, ``style`` files, ``config`` JSON) → 202 ``{"id": ..., "notes": [...]}``
+* ``POST /api/jobs`` (multipart: ``content``, ``style`` files, ``config`` JSON, optional ``sweep`` JSON)
+  → 202 ``{"id": ..., "kind": "run" | "sweep", "notes": [...]}``
 * ``GET /api/jobs`` → this browser's jobs, newest first
 * ``GET /api/jobs/{id}`` → state, progress, losses, error, settings and URLs
 * ``GET /api/jobs/{id}/events`` → server-sent events: ``progress`` on every change, ``end`` when final
 * ``GET /api/jobs/{id}/preview.jpg``, ``/result.png``, ``/settings.json``, ``/content``, ``/style``
 * ``POST /api/jobs/{id}/resume`` → queue an interrupted/cancelled/failed job again (from its checkpoint)
 * ``DELETE /api/jobs/{id}`` → cancel a queued or running job; delete a finished one
+* a sweep (``sweep``: one or two axes, ``[{"field": "style_weight", "values": "1e4,1e5"}]``, parsed
+  and checked as ``restyle sweep --vary``) is a job too: the same state, events, cancel, resume and
+  delete; ``GET /api/jobs/{id}`` adds ``sweep`` (axes, cells done / total, each cell's state, losses,
+  seconds and image URL); its files are ``/cells/{index}.png`` (each as soon as it is finished),
+  ``/sheet.png`` (the labelled contact sheet), ``/results.json`` and ``/results.csv``
 * ``GET /api/config-schema``, ``GET /api/examples``, ``GET /api/examples/{name}``, ``GET /healthz``
 
 Safety: ids are server-generated (32 hex digits, checked by the routes), so no path comes from a
@@ -42,6 +48,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from restyle.errors import ConfigError
 from restyle.web.schema import Limits, config_schema, web_config
 from restyle.web.store import ACTIVE, FINAL, JobStore, QueueFull
+from restyle.web.sweeps import (
+    CELLS_DIR,
+    RESULTS_CSV,
+    RESULTS_JSON,
+    SHEET_NAME,
+    SWEEP_DIR,
+    parse_axes,
+    plan_sweep,
+    sweep_doc,
+)
 from restyle.web.worker import PREVIEW_NAME, RESULT_NAME, WorkerPool, WorkerSettings, job_dir, store_path
 
 __all__ = ["Limits", "create_app"]
@@ -140,6 +156,18 @@ def _eta(row: dict[str, Any]) -> float | None:
     return row["elapsed"] * max(left, 0.0) / done if done > 0 else None
 
 
+def _sweep_eta(row: dict[str, Any]) -> float | None:
+    """Seconds left of a running sweep: the running cell's ETA plus the cells after it, each taking as long
+    as the finished cells took on average (or as the running one is expected to take, before any finished)."""
+    cell_eta = _eta(row)
+    if cell_eta is None:
+        return None
+    times = [float(c["time_s"]) for c in row["cells"].values()]
+    per_cell = sum(times) / len(times) if times else row["elapsed"] + cell_eta
+    after = max(len(row["sweep"]["cells"]) - row["cells_done"] - 1, 0)
+    return cell_eta + after * per_cell
+
+
 def create_app(
     data_dir: str | Path,
     workers: int = 1,
@@ -230,6 +258,36 @@ def create_app(
             raise HTTPException(403, "only the browser that started this job can change it")
         return row, owner
 
+    def sweep_view(row: dict[str, Any], base: str, q: str) -> dict[str, Any]:
+        """A sweep's grid as the API shows it: axes, counts, and every cell's state, losses, time and image URL."""
+        doc = row["sweep"]
+        running = row["state"] == "running"
+        cells = []
+        for c in doc["cells"]:
+            done = row["cells"].get(str(c["index"]))
+            state = "done" if done else "running" if running and row["cell"] == c["index"] else "pending"
+            cells.append(
+                {
+                    **c,
+                    "state": state,
+                    "losses": done["losses"] if done else None,
+                    "time_s": done["time_s"] if done else None,
+                    "size": done["size"] if done else None,
+                    "resumed": bool(done and done.get("resumed")),  # found finished when the sweep resumed
+                    "image": f"{base}/cells/{c['index']}.png{q}" if done else None,
+                }
+            )
+        current = row["cell"] if running and row["cell"] >= 0 else None
+        return {
+            "axes": doc["axes"],
+            "cols": doc["cols"],
+            "rows": doc["rows"],
+            "cells_done": row["cells_done"],
+            "cells_total": len(doc["cells"]),
+            "current": current,
+            "cells": cells,
+        }
+
     def public(row: dict[str, Any], owner: bool) -> dict[str, Any]:
         """What the API shows of a job (no owner token; the share token only to its owner)."""
         base = f"/api/jobs/{row['id']}"
@@ -237,6 +295,8 @@ def create_app(
         sep = "&" if q else "?"
         folder = job_dir(root, row["id"])
         has_preview = row["preview_version"] > 0 and (folder / PREVIEW_NAME).is_file()
+        is_sweep = row["kind"] == "sweep"
+        done = row["state"] == "done"
         urls = {
             "self": base + q,
             "events": f"{base}/events{q}",
@@ -244,12 +304,17 @@ def create_app(
             "style": f"{base}/style{q}",
             "settings": f"{base}/settings.json{q}",
             "preview": f"{base}/preview.jpg{q}{sep}v={row['preview_version']}" if has_preview else None,
-            "result": f"{base}/result.png{q}" if row["state"] == "done" else None,
+            "result": f"{base}/result.png{q}" if done and not is_sweep else None,
         }
+        if is_sweep:
+            urls["sheet"] = f"{base}/sheet.png{q}" if done else None
+            urls["results_json"] = f"{base}/results.json{q}" if done else None
+            urls["results_csv"] = f"{base}/results.csv{q}" if done else None
         if owner:
             urls["share"] = f"/?job={row['id']}&token={row['share']}"
         return {
             "id": row["id"],
+            "kind": row["kind"],
             "state": row["state"],
             "owner": owner,
             "created": row["created"],
@@ -263,7 +328,7 @@ def create_app(
                 "scales": row["scales"],
                 "size": [row["width"], row["height"]],
                 "elapsed": row["elapsed"],
-                "eta": _eta(row),
+                "eta": _sweep_eta(row) if is_sweep else _eta(row),
                 "resumed_from": row["resumed_from"],
                 "checkpoint_step": row["checkpoint_step"],
             },
@@ -276,6 +341,7 @@ def create_app(
             "overrides": row["overrides"],
             "config": row["config"],
             "preview_version": row["preview_version"],
+            "sweep": sweep_view(row, base, q) if is_sweep else None,
             "urls": urls,
         }
 
@@ -301,6 +367,11 @@ def create_app(
                                 "type": "string",
                                 "description": 'settings as a JSON object (see /api/config-schema), e.g. {"size": 256}',
                             },
+                            "sweep": {
+                                "type": "string",
+                                "description": "optional: a sweep over one or two settings (columns, rows), as JSON, "
+                                'e.g. [{"field": "style_weight", "values": "1e4,1e5"}] or ["tv_weight=0.1,1"]',
+                            },
                         },
                     }
                 }
@@ -312,8 +383,11 @@ def create_app(
     async def create_job(request: Request) -> dict[str, Any]:
         """Queue a stylisation of ``content`` in the style of ``style`` with the settings in ``config``.
 
-        Returns ``{"id": ..., "notes": [...]}`` (notes: e.g. a preset's VGG19 replaced by VGG16)."""
-        form = await request.form(max_files=2, max_fields=2, max_part_size=1_000_000)
+        With ``sweep``, queue one run per cell of a grid over one or two settings instead (``sweep``: a JSON
+        list of axes, each ``{"field": F, "values": "V1,V2,..."}`` or ``"F=V1,V2,..."``; values holding commas,
+        like layer lists, are separated by ``;``), checked as ``restyle sweep --vary`` checks them.
+        Returns ``{"id": ..., "kind": ..., "notes": [...]}`` (notes: e.g. a preset's VGG19 replaced by VGG16)."""
+        form = await request.form(max_files=2, max_fields=3, max_part_size=1_000_000)
         uploads: dict[str, tuple[str, bytes]] = {}
         for name in ("content", "style"):
             item = form.get(name)
@@ -332,8 +406,19 @@ def create_app(
             overrides = json.loads(raw)
         except json.JSONDecodeError as e:
             raise HTTPException(400, f"config is not valid JSON: {e}") from None
+        raw_sweep = form.get("sweep") or ""
+        if not isinstance(raw_sweep, str):
+            raise HTTPException(400, "sweep must be a JSON text field")
         try:
-            config, cleaned, notes = web_config(overrides, limits)
+            spec = json.loads(raw_sweep) if raw_sweep.strip() else None
+        except json.JSONDecodeError as e:
+            raise HTTPException(400, f"sweep is not valid JSON: {e}") from None
+        try:
+            config, cleaned, notes = web_config(overrides, limits if spec is None else None)
+            doc = None
+            if spec is not None:  # the cells are checked against the limits (their values replace the base's)
+                axes = parse_axes(spec)
+                doc = sweep_doc(axes, plan_sweep(config, axes, limits))
         except ConfigError as e:
             raise HTTPException(422, str(e)) from None
         suffixes = {name: await asyncio.to_thread(_sniff, name, data, limits) for name, (_, data) in uploads.items()}
@@ -357,13 +442,15 @@ def create_app(
                     "content_file": f"content{suffixes['content']}",
                     "style_file": f"style{suffixes['style']}",
                     "created": time.time(),
+                    "kind": "run" if doc is None else "sweep",
+                    "sweep": doc,
                 },
                 limits.max_queued,
             )
         except QueueFull as e:
             shutil.rmtree(folder, ignore_errors=True)
             raise HTTPException(429, f"{e}; try again in a while") from None
-        return {"id": job_id, "notes": notes}
+        return {"id": job_id, "kind": "run" if doc is None else "sweep", "notes": notes}
 
     @app.get("/api/jobs", tags=["jobs"])
     def list_jobs(request: Request) -> list[dict[str, Any]]:
@@ -391,7 +478,14 @@ def create_app(
                 if current is None:
                     yield "event: end\ndata: {}\n\n"
                     return
-                key = (current["state"], current["step"], current["preview_version"], current["error"])
+                key = (
+                    current["state"],
+                    current["step"],
+                    current["preview_version"],
+                    current["error"],
+                    current["cell"],
+                    current["cells_done"],
+                )
                 if key != last:
                     last = key
                     view = await asyncio.to_thread(public, current, owner)
@@ -414,9 +508,57 @@ def create_app(
     def job_result(job_id: str, request: Request, token: str | None = None) -> FileResponse:
         """The finished image (PNG, with the run's settings and losses in its metadata)."""
         row, _ = access(request, job_id, token)
+        if row["kind"] == "sweep":
+            raise HTTPException(409, "this job is a sweep: its images are sheet.png and cells/{index}.png")
         if row["state"] != "done":
             raise HTTPException(409, f"the job is {row['state']}: no result yet")
         return FileResponse(file_of(row, RESULT_NAME), media_type="image/png", filename=f"restyle-{job_id}.png")
+
+    def sweep_file(row: dict[str, Any], name: str) -> Path:
+        """A finished sweep's file (409 while it runs, 404 for a single run)."""
+        if row["kind"] != "sweep":
+            raise HTTPException(404, "this job is not a sweep")
+        if row["state"] != "done":
+            raise HTTPException(409, f"the sweep is {row['state']}: the sheet and tables are written at its end")
+        return file_of(row, f"{SWEEP_DIR}/{name}")
+
+    @app.get("/api/jobs/{job_id}/cells/{index}.png", tags=["sweeps"], response_class=FileResponse)
+    def sweep_cell(job_id: str, index: int, request: Request, token: str | None = None) -> FileResponse:
+        """One finished cell of a sweep (PNG with its run's metadata), available as soon as the cell is done."""
+        row, _ = access(request, job_id, token)
+        if row["kind"] != "sweep":
+            raise HTTPException(404, "this job is not a sweep")
+        cells = row["sweep"]["cells"]
+        if not 0 <= index < len(cells):
+            raise HTTPException(404, f"no cell {index}: this sweep has cells 0 to {len(cells) - 1}")
+        if str(index) not in row["cells"]:
+            raise HTTPException(409, f"cell {index} is not finished yet")
+        name = cells[index]["name"]  # made by the server's plan, never a client's string
+        path = file_of(row, f"{SWEEP_DIR}/{CELLS_DIR}/{name}.png")
+        return FileResponse(path, media_type="image/png", filename=f"restyle-{job_id}-{name}.png")
+
+    @app.get("/api/jobs/{job_id}/sheet.png", tags=["sweeps"], response_class=FileResponse)
+    def sweep_sheet(job_id: str, request: Request, token: str | None = None) -> FileResponse:
+        """A finished sweep's contact sheet: inputs, every cell labelled with its values, losses and seconds."""
+        row, _ = access(request, job_id, token)
+        path = sweep_file(row, SHEET_NAME)
+        return FileResponse(path, media_type="image/png", filename=f"restyle-{job_id}-sheet.png")
+
+    @app.get("/api/jobs/{job_id}/results.json", tags=["sweeps"])
+    def sweep_results_json(job_id: str, request: Request, token: str | None = None) -> JSONResponse:
+        """A finished sweep's record: base settings, axes, and every cell's values, settings, losses and time."""
+        row, _ = access(request, job_id, token)
+        doc = json.loads(sweep_file(row, RESULTS_JSON).read_text())
+        doc["content"], doc["style"] = row["content_name"], row["style_name"]  # the uploads, not server paths
+        disposition = f'attachment; filename="restyle-{job_id}-results.json"'
+        return JSONResponse(doc, headers={"Content-Disposition": disposition})
+
+    @app.get("/api/jobs/{job_id}/results.csv", tags=["sweeps"], response_class=FileResponse)
+    def sweep_results_csv(job_id: str, request: Request, token: str | None = None) -> FileResponse:
+        """A finished sweep's table: one row per cell (swept values, image, loss terms, seconds, size)."""
+        row, _ = access(request, job_id, token)
+        path = sweep_file(row, RESULTS_CSV)
+        return FileResponse(path, media_type="text/csv", filename=f"restyle-{job_id}-results.csv")
 
     @app.get("/api/jobs/{job_id}/preview.jpg", tags=["files"], response_class=FileResponse)
     def job_preview(job_id: str, request: Request, token: str | None = None) -> FileResponse:
@@ -428,7 +570,9 @@ def create_app(
     def job_settings(job_id: str, request: Request, token: str | None = None) -> JSONResponse:
         """The job's settings: the full RunConfig and the values the user chose (``overrides``)."""
         row, _ = access(request, job_id, token)
-        body = {"config": row["config"], "overrides": row["overrides"]}
+        body: dict[str, Any] = {"config": row["config"], "overrides": row["overrides"]}
+        if row["kind"] == "sweep":
+            body["sweep"] = [{"field": a["field"], "values": a["labels"]} for a in row["sweep"]["axes"]]
         disposition = f'attachment; filename="restyle-{job_id}-settings.json"'
         return JSONResponse(body, headers={"Content-Disposition": disposition})
 

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from restyle.config import RunConfig, configure, field_type, format_value, parse_image_size, parse_init
+from restyle.config import (
+    RunConfig,
+    configure,
+    field_type,
+    format_value,
+    parse_image_size,
+    parse_init,
+    sweepable_fields,
+)
 from restyle.errors import ConfigError
 from restyle.presets import PRESETS
 
@@ -41,6 +49,7 @@ class Limits:
         max_output_side: largest ``size`` / ``image_size`` side of a run (422).
         max_iterations: most ``iterations`` per scale (422).
         max_queued: most jobs waiting at once, all browsers together (429).
+        max_sweep_cells: most cells of one sweep (422); a sweep waits in the queue as one job.
     """
 
     max_upload_bytes: int = 20_000_000
@@ -48,6 +57,7 @@ class Limits:
     max_output_side: int = 1024
     max_iterations: int = 2000
     max_queued: int = 16
+    max_sweep_cells: int = 16
 
 
 def _optional(name: str) -> bool:
@@ -66,6 +76,7 @@ def config_schema(limits: Limits | None = None) -> dict[str, Any]:
     """Every client-settable RunConfig field with its type, default, help, choices and bounds; and the presets."""
     limits = limits or Limits()
     defaults = RunConfig()
+    sweepable = set(sweepable_fields()) - HIDDEN
     out = []
     for f in fields(RunConfig):
         if f.name in HIDDEN:
@@ -80,6 +91,7 @@ def config_schema(limits: Limits | None = None) -> dict[str, Any]:
             "help": meta.get("help", ""),
             "group": "basic" if f.name in BASIC else "advanced",
             "affects_image": meta.get("affects_image", True),
+            "sweepable": f.name in sweepable,
         }
         if "choices" in meta:
             entry["choices"] = list(meta["choices"])
@@ -102,7 +114,7 @@ def config_schema(limits: Limits | None = None) -> dict[str, Any]:
             "name": p.name,
             "title": p.title,
             "url": p.url,
-            "values": {k: _json_value(v) for k, v in p.values.items() if k not in HIDDEN},
+            "values": {k: _json_value(v) for k, v in p.settings.items() if k not in HIDDEN},
         }
         for p in PRESETS.values()
     ]
@@ -115,27 +127,21 @@ def config_schema(limits: Limits | None = None) -> dict[str, Any]:
             "max_output_side": limits.max_output_side,
             "max_iterations": limits.max_iterations,
             "max_queued": limits.max_queued,
+            "max_sweep_cells": limits.max_sweep_cells,
         },
     }
 
 
-def web_config(overrides: Any, limits: Limits) -> tuple[RunConfig, dict[str, Any], list[str]]:
-    """A client's settings → (validated RunConfig, the overrides as given, notes); ConfigError on refusal.
+def check_key(key: str) -> None:
+    """ConfigError if a client may not set the setting ``key`` (server-only, or naming server files)."""
+    if key in SERVER_ONLY:
+        raise ConfigError(f"{key} is set by the server, not by the client")
+    if key in FILE_SETTINGS:
+        raise ConfigError(f"{key} names files on the server: not available in the web app")
 
-    ``overrides`` is a JSON object of field values (strings as typed, or typed values); ``preset``
-    applies first, as on the command line. Refused besides what RunConfig refuses: server-only
-    settings, settings naming files (:data:`FILE_SETTINGS`, ``init`` from a file), and sizes or
-    iteration counts above the server's limits.
-    """
-    if not isinstance(overrides, dict):
-        raise ConfigError('config must be a JSON object of settings, e.g. {"size": 256}')
-    cleaned = {str(k).replace("-", "_"): v for k, v in overrides.items()}
-    for key in cleaned:
-        if key in SERVER_ONLY:
-            raise ConfigError(f"{key} is set by the server, not by the client")
-        if key in FILE_SETTINGS:
-            raise ConfigError(f"{key} names files on the server: not available in the web app")
-    config, notes = configure(cleaned)
+
+def check_limits(config: RunConfig, limits: Limits) -> None:
+    """ConfigError if a validated ``config`` asks more than this server gives, or names a server file."""
     if parse_init(config.init)[0] == "file":
         raise ConfigError("init from a file is not available in the web app: use content, noise or mix:R")
     top = limits.max_output_side
@@ -147,4 +153,23 @@ def web_config(overrides: Any, limits: Limits) -> tuple[RunConfig, dict[str, Any
         raise ConfigError(f"size {config.size} is above this server's limit of {top} pixels")
     if config.iterations > limits.max_iterations:
         raise ConfigError(f"iterations {config.iterations} is above this server's limit of {limits.max_iterations}")
+
+
+def web_config(overrides: Any, limits: Limits | None) -> tuple[RunConfig, dict[str, Any], list[str]]:
+    """A client's settings → (validated RunConfig, the overrides as given, notes); ConfigError on refusal.
+
+    ``overrides`` is a JSON object of field values (strings as typed, or typed values); ``preset``
+    applies first, as on the command line. Refused besides what RunConfig refuses: server-only
+    settings, settings naming files (:data:`FILE_SETTINGS`, ``init`` from a file), and sizes or
+    iteration counts above the server's limits (``limits`` None: the caller checks those, e.g. a sweep
+    checks each of its cells, whose swept values replace the base's).
+    """
+    if not isinstance(overrides, dict):
+        raise ConfigError('config must be a JSON object of settings, e.g. {"size": 256}')
+    cleaned = {str(k).replace("-", "_"): v for k, v in overrides.items()}
+    for key in cleaned:
+        check_key(key)
+    config, notes = configure(cleaned)
+    if limits is not None:
+        check_limits(config, limits)
     return config, cleaned, notes

@@ -7,6 +7,11 @@ from any thread or process without sharing a connection.
 
 States: ``queued`` → ``running`` → ``done`` | ``failed`` | ``cancelled`` | ``interrupted`` (the server
 stopped or died while it ran; resumable from its checkpoint, back to ``queued``).
+
+A job is a single run (``kind='run'``) or a sweep (``kind='sweep'``): then ``sweep`` holds its axes
+and cells as planned when it was created, ``cells`` the finished cells' losses and times (by cell
+index), ``cell`` the index of the running cell and ``cells_done`` how many are finished; ``step``
+and the other progress columns are the running cell's.
 """
 
 from __future__ import annotations
@@ -58,7 +63,16 @@ CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, created);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, created);
 """
 
-_JSON_COLUMNS = ("overrides", "config", "losses")
+#: Columns added after the first release: ``ALTER TABLE`` adds them to an older data dir's table.
+_ADDED_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'run'",
+    "sweep": "TEXT NOT NULL DEFAULT 'null'",
+    "cells": "TEXT NOT NULL DEFAULT '{}'",
+    "cell": "INTEGER NOT NULL DEFAULT -1",
+    "cells_done": "INTEGER NOT NULL DEFAULT 0",
+}
+
+_JSON_COLUMNS = ("overrides", "config", "losses", "sweep", "cells")
 
 
 class QueueFull(Exception):
@@ -74,6 +88,21 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            self._add_columns(db)
+
+    @staticmethod
+    def _add_columns(db: sqlite3.Connection) -> None:
+        """Bring a table made by an older version up to date (in one transaction: workers open it too)."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            have = {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+            for name, decl in _ADDED_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

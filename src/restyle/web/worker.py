@@ -11,9 +11,16 @@ process disappearing) into :meth:`~restyle.engine.executor.LocalExecutor.request
 The server side is :class:`WorkerPool`: it starts the processes (fresh interpreters: no torch
 state is inherited from the server), replaces one that dies and fails the job it was running.
 
+A sweep job is :func:`~restyle.engine.sweep.sweep` on a LocalExecutor that skips finished cells:
+its cells are Jobs like any other, so the same listener sees their steps (progress and preview
+of the running cell, its checkpoints next to the cell's image) plus a
+:class:`~restyle.engine.sweep.CellDone` per finished cell; cancelled or interrupted, it keeps its
+finished cells and continues the stopped one from its checkpoint when resumed.
+
 Files of job ``ID`` under the data dir: ``jobs/ID/content.*``, ``style.*`` (the uploads),
 ``out.png`` (the result, with the run's metadata), ``out.ckpt``, ``out.partial.png`` (engine
-conventions) and ``preview.jpg``.
+conventions) and ``preview.jpg``; a sweep's outputs are under ``jobs/ID/sweep/``
+(:mod:`restyle.web.sweeps`).
 """
 
 from __future__ import annotations
@@ -34,9 +41,11 @@ from restyle.engine.checkpoint import save_checkpoint
 from restyle.engine.events import JobStarted, JobStep, ModelLoaded
 from restyle.engine.executor import LocalExecutor
 from restyle.engine.job import Job, checkpoint_path
+from restyle.engine.sweep import CellDone, sweep
 from restyle.errors import RestyleError
 from restyle.io.files import atomic_write
 from restyle.web.store import JobStore
+from restyle.web.sweeps import SHEET_CELL_SIZE, SWEEP_DIR, axes_of
 
 PREVIEW_NAME = "preview.jpg"
 RESULT_NAME = "out.png"
@@ -82,24 +91,44 @@ def job_config(row: dict[str, Any], settings: WorkerSettings) -> RunConfig:
 
 
 class _Forwarder:
-    """The executor's listener for one web job: events → store, plus previews and checkpoints on a timer."""
+    """The executor's listener for one web job: events → store, plus previews and checkpoints on a timer.
 
-    def __init__(self, store: JobStore, job_id: str, folder: Path, settings: WorkerSettings) -> None:
+    ``cells``: given for a sweep (its finished cells so far); then each cell's start and end are recorded too.
+    """
+
+    def __init__(
+        self, store: JobStore, job_id: str, folder: Path, settings: WorkerSettings, cells: dict[str, Any] | None = None
+    ) -> None:
         self.store, self.job_id, self.folder, self.settings = store, job_id, folder, settings
         self.last_progress = self.last_preview = 0.0
         self.last_checkpoint = time.monotonic()  # the first checkpoint after checkpoint_seconds
         self.first = True
+        self.sweep = cells is not None
+        self.cells = dict(cells or {})  #: a sweep's finished cells by index (as stored)
 
     def __call__(self, event: Any) -> None:
         match event:
             case ModelLoaded(description=description):
                 self.store.update(self.job_id, model=description)
+            case JobStarted(resumed_from=resumed_from, index=index) if self.sweep:
+                self.first = True  # each cell shows its first step at once
+                self.last_checkpoint = time.monotonic()
+                progress = {"step": 0, "checkpoint_step": resumed_from or 0}
+                self.store.update(self.job_id, resumed_from=resumed_from, cell=index, **progress)
             case JobStarted(resumed_from=resumed_from):
                 self.store.update(self.job_id, resumed_from=resumed_from)
-            case JobStep(iterate=it) if it is not None:
-                self.step(it)
+            case JobStep(iterate=it, job=job) if it is not None:
+                self.step(it, job.output)
+            case CellDone(record=record, done=done) if record is not None:
+                self.cells[str(record.cell.index)] = {
+                    "losses": record.losses,
+                    "time_s": record.time_s,
+                    "size": list(record.size),
+                    "resumed": record.resumed,
+                }
+                self.store.update(self.job_id, cells=self.cells, cells_done=done)
 
-    def step(self, it: Any) -> None:
+    def step(self, it: Any, output: Path) -> None:
         now = time.monotonic()
         last = it.step == it.total_steps
         if self.first or now - self.last_preview >= self.settings.preview_seconds or last:
@@ -109,9 +138,8 @@ class _Forwarder:
             self.last_preview = now
         if now - self.last_checkpoint >= self.settings.checkpoint_seconds and not last:
             checkpoint = it.checkpoint()
-            out = self.folder / RESULT_NAME
-            checkpoint.output = str(out.resolve())
-            save_checkpoint(checkpoint, checkpoint_path(out))
+            checkpoint.output = str(Path(output).resolve())  # next to the job's image: the executor resumes it
+            save_checkpoint(checkpoint, checkpoint_path(output))
             self.store.update(self.job_id, checkpoint_step=it.step)
             self.last_checkpoint = now
         if self.first or now - self.last_progress >= self.settings.progress_seconds or last:
@@ -150,6 +178,8 @@ def run_one(
     parent: int,
 ) -> str:
     """Run one claimed job to its end and record it; returns the final state."""
+    if row["kind"] == "sweep":
+        return run_sweep(store, data_dir, row, executor, settings, shutdown, parent)
     job_id = row["id"]
     folder = job_dir(data_dir, job_id)
     done = threading.Event()
@@ -176,14 +206,56 @@ def run_one(
         store.finish(job_id, "done", step=result.total_steps or row["total_steps"], **values)
         return "done"
     if result.status == "interrupted":
-        latest = store.get(job_id)
-        cancelled = latest is not None and bool(latest["cancel_requested"])
-        state = "cancelled" if cancelled else "interrupted"
-        error = "cancelled" if cancelled else "the server stopped while this job ran; resume it to continue"
-        store.finish(job_id, state, error=error, checkpoint_step=result.step)
-        return state
+        return _stopped(store, job_id, result.step)
     store.finish(job_id, "failed", error=result.error or result.status)
     return "failed"
+
+
+def _stopped(store: JobStore, job_id: str, checkpoint_step: int) -> str:
+    """Record a job stopped by a cancel (``cancelled``) or by the server stopping (``interrupted``)."""
+    latest = store.get(job_id)
+    cancelled = latest is not None and bool(latest["cancel_requested"])
+    state = "cancelled" if cancelled else "interrupted"
+    error = "cancelled" if cancelled else "the server stopped while this job ran; resume it to continue"
+    store.finish(job_id, state, error=error, checkpoint_step=checkpoint_step)
+    return state
+
+
+def run_sweep(
+    store: JobStore,
+    data_dir: Path,
+    row: dict[str, Any],
+    executor: LocalExecutor,
+    settings: WorkerSettings,
+    shutdown: _Shutdown,
+    parent: int,
+) -> str:
+    """Run one claimed sweep job (its cells on ``executor``, which skips finished cells) and record it."""
+    job_id = row["id"]
+    folder = job_dir(data_dir, job_id)
+    done = threading.Event()
+    monitor = threading.Thread(target=_monitor, args=(store, job_id, executor, shutdown, parent, done), daemon=True)
+    try:
+        base = job_config(row, settings)
+        axes = axes_of(row["sweep"])
+        content, style = folder / row["content_file"], folder / row["style_file"]
+        listener = _Forwarder(store, job_id, folder, settings, cells=row["cells"])
+        monitor.start()
+        result = sweep(
+            content, style, base, axes, folder / SWEEP_DIR, listener, executor=executor, cell_size=SHEET_CELL_SIZE
+        )
+    except RestyleError as e:  # a cell failed (the others ran and are kept) or the inputs are bad
+        store.finish(job_id, "failed", error=str(e), cell=-1)
+        return "failed"
+    except Exception as e:  # a bug must not take the worker down with it
+        store.finish(job_id, "failed", error=f"internal error: {type(e).__name__}: {e}", cell=-1)
+        return "failed"
+    finally:
+        done.set()
+    if result.sheet is None:  # stopped: the finished cells are kept, the stopped one has a checkpoint
+        return _stopped(store, job_id, result.interrupted.step if result.interrupted else 0)
+    store.finish(job_id, "done", cell=-1, cells_done=len(result.records), elapsed=result.timings["total_s"])
+    return "done"
 
 
 class _Shutdown:
@@ -212,13 +284,18 @@ def worker_main(data_dir: str, settings: dict[str, Any]) -> None:
     root = Path(data_dir)
     store = JobStore(store_path(root))
     executor = LocalExecutor(RunConfig(), skip_finished=False, auto_resume=True)
+    # A sweep's executor skips cells already finished (a resumed sweep); it shares the model pool and
+    # target memo, so a worker holds one copy of each weights file whatever it runs.
+    sweeper = LocalExecutor(RunConfig(), skip_finished=True, auto_resume=True, targets=executor.targets)
+    sweeper.pool = executor.pool
     parent = os.getppid()
     while not shutdown.is_set() and os.getppid() == parent:
         row = store.claim(os.getpid())
         if row is None:
             shutdown.wait(ws.poll_seconds)
             continue
-        run_one(store, root, row, executor, ws, shutdown, parent)
+        chosen = sweeper if row["kind"] == "sweep" else executor
+        run_one(store, root, row, chosen, ws, shutdown, parent)
 
 
 class WorkerPool:

@@ -175,9 +175,78 @@ function layersText(layers) {
   return Object.entries(layers).map(([n, w]) => (w === 1 ? n : `${n}:${w}`)).join(",");
 }
 
+// ------------------------------------------------------------------ the sweep controls (sweepable fields from RunConfig)
+function buildSweepControls() {
+  const sweepable = state.schema.fields.filter((f) => f.sweepable);
+  for (const i of [0, 1]) {
+    const select = $(`#sweep-field-${i}`);
+    select.append(el("option", { value: "" }, i === 0 ? "(choose a setting)" : "(none)"));
+    for (const f of sweepable) select.append(el("option", { value: f.name }, f.label));
+    select.addEventListener("change", () => sweepHint(i));
+    $(`#sweep-values-${i}`).addEventListener("input", sweepCount);
+  }
+  $("#sweep-start").addEventListener("click", startSweep);
+}
+
+function sweepHint(i) {
+  const name = $(`#sweep-field-${i}`).value;
+  const f = state.schema.fields.find((x) => x.name === name);
+  const values = $(`#sweep-values-${i}`);
+  $(`#sweep-help-${i}`).textContent = f ? f.help : "";
+  if (!f) values.placeholder = "values";
+  else if (f.choices) values.placeholder = `e.g. ${f.choices.join(", ")}`;
+  else if (f.type === "layers") values.placeholder = `e.g. ${valueOf(name) || "relu4_2"}; relu3_2`;
+  else values.placeholder = `e.g. ${valueOf(name) || f.default || 1}, …`;
+  sweepCount();
+}
+
+function splitValues(text) {
+  const sep = text.includes(";") ? ";" : text.includes("|") ? "|" : ",";
+  return text.split(sep).map((v) => v.trim()).filter((v) => v);
+}
+
+function sweepAxes() {
+  const axes = [];
+  for (const i of [0, 1]) {
+    const field = $(`#sweep-field-${i}`).value, values = $(`#sweep-values-${i}`).value.trim();
+    if (field) axes.push({ field, values });
+  }
+  return axes;
+}
+
+function sweepCount() {
+  const counts = sweepAxes().map((a) => splitValues(a.values).length);
+  const n = counts.reduce((a, b) => a * b, 1);
+  const limit = state.schema.limits.max_sweep_cells;
+  $("#sweep-count").textContent = counts.length ? `${n} cell${n === 1 ? "" : "s"} (this server runs at most ${limit})` : "";
+}
+
+function fillSweep(axes) {
+  for (const i of [0, 1]) {
+    const axis = (axes || [])[i];
+    $(`#sweep-field-${i}`).value = axis ? axis.field : "";
+    $(`#sweep-values-${i}`).value = axis ? axis.labels.join(axis.labels.some((l) => l.includes(",")) ? "; " : ", ") : "";
+    sweepHint(i);
+  }
+  if (axes && axes.length) $("#sweep-box").open = true;
+}
+
+function startSweep() {
+  const axes = sweepAxes();
+  if (!axes.length) {
+    say("Choose a setting to sweep (and type its values).", true);
+    return;
+  }
+  submit(axes);
+}
+
 // ------------------------------------------------------------------ starting and watching a job
 async function start(event) {
   event.preventDefault();
+  submit(null);
+}
+
+async function submit(axes) {
   if (!state.files.content || !state.files.style) {
     say("Pick a photo and a painting first.", true);
     return;
@@ -186,7 +255,8 @@ async function start(event) {
   data.append("content", state.files.content, state.files.content.name || "content");
   data.append("style", state.files.style, state.files.style.name || "style");
   data.append("config", JSON.stringify(overrides()));
-  $("#start").disabled = true;
+  if (axes) data.append("sweep", JSON.stringify(axes));
+  $("#start").disabled = $("#sweep-start").disabled = true;
   say("Uploading…");
   try {
     const { id, notes } = await api("/api/jobs", { method: "POST", body: data });
@@ -199,7 +269,7 @@ async function start(event) {
     const prefix = { 413: "Too large: ", 415: "Not an image: ", 429: "Busy: ", 422: "Setting refused: " }[e.status] || "";
     say(prefix + e.message, true);
   } finally {
-    $("#start").disabled = false;
+    $("#start").disabled = $("#sweep-start").disabled = false;
   }
 }
 
@@ -215,6 +285,8 @@ async function watch(id) {
   $("#preview").dataset.previews = "0";
   $("#preview").removeAttribute("src");
   $("#result").hidden = true;
+  $("#sweep-view").hidden = true;
+  $("#sweep-grid").replaceChildren();
   try {
     render(await api(jobUrl(id)));
   } catch (e) {
@@ -238,18 +310,26 @@ function render(job) {
   const badge = $("#state");
   badge.textContent = job.state;
   badge.className = `badge ${job.state}`;
+  const sweep = job.sweep;
   let text = "";
   if (job.state === "queued") text = job.queue_position ? `${job.queue_position} job(s) ahead` : "next in line";
-  else if (p.total_steps) {
+  else if (sweep && sweep.current === null) {
+    text = `${sweep.cells_done}/${sweep.cells_total} cells done`;
+    if (p.elapsed && job.state === "done") text += ` · ${seconds(p.elapsed)} in all`;
+  } else if (p.total_steps) {
     text = `step ${p.step}/${p.total_steps} · scale ${p.scale + 1}/${p.scales} (${p.size[0]}×${p.size[1]})`;
+    if (sweep) text = `cell ${sweep.current + 1}/${sweep.cells_total} (${sweep.cells_done} done) · ${text}`;
     if (p.eta !== null && job.state === "running") text += ` · about ${seconds(p.eta)} left`;
     else if (p.elapsed) text += ` · ${seconds(p.elapsed)}`;
   }
   if (p.resumed_from) text += ` · resumed from step ${p.resumed_from}`;
   $("#status-text").textContent = text;
-  $("#progress").value = p.total_steps ? p.step / p.total_steps : 0;
+  const within = p.total_steps ? p.step / p.total_steps : 0;
+  // a sweep's bar counts its cells (and the running cell's share); its losses table is the running cell's
+  $("#progress").value = sweep ? (job.state === "done" ? 1 : (sweep.cells_done + (sweep.current !== null ? within : 0)) / sweep.cells_total) : within;
   const body = $("#losses tbody");
-  body.replaceChildren(...Object.entries(job.losses || {}).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v.toPrecision(4)))));
+  const losses = sweep && sweep.current === null ? {} : job.losses || {};
+  body.replaceChildren(...Object.entries(losses).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v.toPrecision(4)))));
   const err = $("#job-error");
   err.hidden = !(job.state === "failed" || job.state === "interrupted") || !job.error;
   err.textContent = job.error;
@@ -257,20 +337,81 @@ function render(job) {
   $("#cancel").hidden = !active || !job.owner;
   $("#resume").hidden = !job.resumable || !job.owner;
   const img = $("#preview");
-  const src = job.urls.result || job.urls.preview;
+  const final = sweep ? job.urls.sheet : job.urls.result;
+  const src = final || job.urls.preview;
   if (src && img.getAttribute("src") !== src) {
     img.src = src;
     img.dataset.updates = String(Number(img.dataset.updates) + 1);
-    if (!job.urls.result) img.dataset.previews = String(Number(img.dataset.previews || 0) + 1);  // live frames
+    if (!final) img.dataset.previews = String(Number(img.dataset.previews || 0) + 1);  // live frames
   }
-  $("#preview-caption").textContent = job.urls.result ? "result" : job.urls.preview ? "live preview" : "waiting for the first step…";
+  let caption = final ? "result" : job.urls.preview ? "live preview" : "waiting for the first step…";
+  if (sweep && final) caption = "contact sheet";
+  else if (sweep && sweep.current !== null && job.urls.preview) caption = `live preview of cell ${sweep.current + 1}: ${cellLabel(sweep.cells[sweep.current])}`;
+  $("#preview-caption").textContent = caption;
+  $("#sweep-view").hidden = !sweep;
+  if (sweep) renderSweep(job);
   if (job.state === "done") {
     $("#result").hidden = false;
-    $("#download").href = job.urls.result;
-    $("#download").setAttribute("download", `restyle-${job.id}.png`);
+    $("#download").href = final;
+    $("#download").textContent = sweep ? "Download contact sheet (PNG)" : "Download PNG";
+    $("#download").setAttribute("download", sweep ? `restyle-${job.id}-sheet.png` : `restyle-${job.id}.png`);
     $("#download-settings").href = job.urls.settings;
+    $("#sweep-downloads").hidden = !sweep;
+    if (sweep) {
+      $("#sweep-json").href = job.urls.results_json;
+      $("#sweep-csv").href = job.urls.results_csv;
+    }
     $("#share-link").value = job.urls.share ? location.origin + job.urls.share : location.href;
   }
+}
+
+// ------------------------------------------------------------------ a sweep's grid of cells
+function cellLabel(cell) {
+  return Object.entries(cell.labels).map(([k, v]) => `${k} = ${v}`).join(", ");
+}
+
+function lossText(cell) {
+  const parts = ["content", "style", "tv"].filter((k) => k in cell.losses).map((k) => `${k} ${cell.losses[k].toPrecision(3)}`);
+  return [...parts, seconds(cell.time_s)].join(" · ");
+}
+
+function renderSweep(job) {
+  const sweep = job.sweep, p = job.progress;
+  let status = `${sweep.cells_done}/${sweep.cells_total} done`;
+  if (sweep.current !== null) status += ` · cell ${sweep.current + 1} at step ${p.step}/${p.total_steps || "?"}`;
+  if (p.eta !== null && job.state === "running") status += ` · about ${seconds(p.eta)} left`;
+  $("#sweep-status").textContent = `(${status})`;
+  const [cols, rows] = sweep.axes;
+  const grid = $("#sweep-grid");
+  grid.style.gridTemplateColumns = `${rows ? "minmax(5rem, max-content) " : ""}repeat(${sweep.cols}, minmax(0, 240px))`;
+  const nodes = [];
+  if (rows) nodes.push(el("div", { class: "corner" }));
+  for (const label of cols.labels) nodes.push(el("div", { class: "head" }, `${cols.field} = ${label}`));
+  for (let r = 0; r < sweep.rows; r++) {
+    if (rows) nodes.push(el("div", { class: "rowhead" }, `${rows.field} = ${rows.labels[r]}`));
+    for (const cell of sweep.cells.filter((c) => c.row === r)) {
+      let inner = cell.state === "pending" ? "waiting" : "starting…";
+      let caption = cell.state === "pending" ? "waiting" : `running: step ${p.step}/${p.total_steps || "?"}`;
+      if (cell.state === "done") {
+        inner = el("img", { src: cell.image, alt: cellLabel(cell), loading: "lazy" });
+        caption = lossText(cell);
+      } else if (cell.state === "running" && job.urls.preview) {
+        inner = el("img", { src: job.urls.preview, alt: `live preview of ${cellLabel(cell)}` });
+      }
+      const attrs = { class: `cell ${cell.state}`, "data-index": cell.index, "data-state": cell.state, title: cellLabel(cell) };
+      if (cell.state === "done") attrs.onclick = () => openCell(cell);
+      nodes.push(el("figure", attrs, el("div", { class: "frame" }, inner), el("figcaption", {}, caption)));
+    }
+  }
+  grid.replaceChildren(...nodes);
+}
+
+function openCell(cell) {
+  $("#cell-large").src = cell.image;
+  $("#cell-caption").textContent = `${cellLabel(cell)} · ${lossText(cell)}${cell.size ? ` · ${cell.size[0]}×${cell.size[1]}` : ""}`;
+  $("#cell-download").href = cell.image;
+  $("#cell-download").setAttribute("download", `restyle-${cell.name}.png`);
+  $("#cell-dialog").showModal();
 }
 
 async function cancel() {
@@ -301,14 +442,14 @@ async function refreshGallery() {
     return;
   }
   box.replaceChildren(...state.jobs.map((job) => {
-    const thumb = job.urls.result || job.urls.preview || job.urls.content;
+    const thumb = job.urls.result || job.urls.sheet || job.urls.preview || job.urls.content;
     const tick = el("input", { type: "checkbox", class: "compare-tick", disabled: !job.urls.result, checked: state.compare.includes(job.id) });
     tick.addEventListener("change", () => toggleCompare(job.id, tick.checked));
     return el("div", { class: "item", "data-id": job.id },
       el("img", { src: thumb, alt: "", loading: "lazy", onclick: () => { state.token = null; watch(job.id); } }),
       el("div", { class: "names", title: `${job.content_name} × ${job.style_name}` }, `${job.content_name} × ${job.style_name}`),
       el("div", { class: "row" }, el("span", { class: `badge ${job.state}` }, job.state),
-        el("span", { class: "small" }, summary(job.overrides))),
+        el("span", { class: "small" }, job.sweep ? `sweep ${job.sweep.axes.map((a) => a.field).join(" × ")} · ${summary(job.overrides)}` : summary(job.overrides))),
       el("div", { class: "row" },
         el("button", { type: "button", onclick: () => { state.token = null; watch(job.id); } }, "Open"),
         el("button", { type: "button", class: "again", onclick: () => runAgain(job) }, "Run again with these settings"),
@@ -323,6 +464,7 @@ function summary(given) {
 
 async function runAgain(job) {
   fillForm(job.overrides);
+  fillSweep(job.sweep ? job.sweep.axes : null);
   try {
     setFile("content", await fileFrom(job.urls.content, job.content_name));
     setFile("style", await fileFrom(job.urls.style, job.style_name));
@@ -368,6 +510,8 @@ async function init() {
   $("#compare-slider").addEventListener("input", slide);
   state.schema = await api("/api/config-schema");
   buildForm();
+  buildSweepControls();
+  $("#cell-close").addEventListener("click", () => $("#cell-dialog").close());
   await Promise.all([loadExamples(), refreshGallery()]);
   const params = new URLSearchParams(location.search);
   if (params.get("job")) {
