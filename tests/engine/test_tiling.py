@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
+from rich.console import Console
 
 from helpers import make_image
+from restyle.cli.progress import RunProgress
 from restyle.config import RunConfig
 from restyle.engine import memory, stylize
+from restyle.engine.events import JobTile
+from restyle.engine.executor import LocalExecutor
+from restyle.engine.job import Job
 from restyle.engine.stylize import Stylizer
 from restyle.engine.tiling import TiledObjective, Tiler, layer_stride, plan_tiles
 from restyle.errors import ConfigError
+from restyle.io.image import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -112,3 +120,25 @@ def test_tiled_targets_equal_the_untiled_ones(tiny_weights) -> None:
     for n in loss.style_layers:
         assert torch.allclose(tiled.style[n], plain.style[n], rtol=1e-4, atol=1e-6)
     assert tiled.scale == pytest.approx(plain.scale, rel=1e-4)
+
+
+def test_a_tiled_job_reports_each_tile_of_each_step(tiny_weights, tmp_path) -> None:
+    """Print-size steps take minutes: the executor's listener hears every tile of both passes (tile i/N)."""
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    write_image(content, make_image(128, 96, 1))
+    write_image(style, make_image(64, 64, 2))
+    config = RunConfig(size=128, scales=1, iterations=2, device="cpu", tile=48, **SHALLOW)
+    events: list = []
+    report = LocalExecutor(config, weights=tiny_weights).run([Job(tmp_path / "o.png", content, style)], events.append)
+    assert [r.status for r in report.results] == ["done"]
+    tiles = [e.tile for e in events if isinstance(e, JobTile)]
+    per_step = [(t.phase, t.tile) for t in tiles if t.step == 1]
+    assert per_step == [("statistics", i) for i in range(1, 7)] + [("gradient", i) for i in range(1, 7)]
+    assert {t.step for t in tiles} == {1, 2} and {t.tiles for t in tiles} == {6}
+    assert {t.size for t in tiles} == {(128, 96)}
+    # The display names the tile within the step.
+    out = io.StringIO()
+    bar = RunProgress(Console(file=out, width=200), enabled=False)
+    bar.tile(tiles[8])
+    assert bar.progress.tasks[0].description.endswith("step 1: tile 3/6 (gradient)")
+    bar.stop()

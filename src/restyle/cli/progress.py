@@ -24,7 +24,9 @@ from restyle.engine.events import (
     JobSkipped,
     JobStarted,
     JobStep,
+    JobTile,
     ModelLoaded,
+    TileDone,
 )
 from restyle.engine.ray_executor import JobAssigned, WorkerLost, WorkerReady
 from restyle.engine.sweep import Cell, CellDone
@@ -117,6 +119,18 @@ class RunProgress:
         if event.note:
             self.console.print(f"[yellow]{event.note}")
 
+    def tile(self, event: TileDone) -> None:
+        """Show progress inside a long tiled step: which tile of which pass."""
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        pass_name = "Gram pass" if event.phase == "statistics" else "gradient"
+        self.progress.update(
+            self.task,
+            description=f"{self.label} {event.size[0]}x{event.size[1]} ({event.scale + 1}/{event.scales}) "
+            f"step {event.step}: tile {event.tile}/{event.tiles} ({pass_name})",
+        )
+
 
 class JobsDisplay:
     """Shows an executor's job events: one progress bar per job, a line per skip/failure.
@@ -162,6 +176,8 @@ class JobsDisplay:
                     self.pending_model = None
                 if self.bar is not None:
                     self.bar.callback(iterate)
+            case JobTile(tile=tile) if tile is not None and self.bar is not None:
+                self.bar.tile(tile)
             case JobFinished(result=done) if done is not None and done.result is not None:
                 self._end_bar()
                 r = done.result

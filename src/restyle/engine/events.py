@@ -69,6 +69,23 @@ class Iterate:
 Callback = Callable[[Iterate], None]
 
 
+@dataclass(frozen=True)
+class TileDone:
+    """Progress inside one tiled step (a print-size step takes minutes): ``tile`` of ``tiles`` done.
+
+    A tiled step makes two passes over its tiles: ``phase`` "statistics" (no gradients: the whole
+    image's Gram sums) and then "gradient".
+    """
+
+    step: int  #: the step in progress, 1-based
+    scale: int
+    scales: int
+    size: tuple[int, int]  #: (width, height) of the scale
+    tile: int  #: 1-based
+    tiles: int
+    phase: str
+
+
 def combine(*callbacks: Callable[[Any], None] | None) -> Callable[[Any], None]:
     """One callback calling each of ``callbacks`` (None entries skipped) in order."""
     active = [c for c in callbacks if c is not None]
@@ -110,6 +127,13 @@ class JobStep(JobEvent):
     """One optimiser step of the job."""
 
     iterate: Iterate | None = None
+
+
+@dataclass
+class JobTile(JobEvent):
+    """A tile of the job's current (tiled, long) step is done."""
+
+    tile: TileDone | None = None
 
 
 @dataclass

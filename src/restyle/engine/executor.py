@@ -39,6 +39,7 @@ from restyle.engine.events import (
     JobSkipped,
     JobStarted,
     JobStep,
+    JobTile,
     Listener,
     ModelLoaded,
     combine,
@@ -282,6 +283,7 @@ class LocalExecutor:
             IntermediateWriter(out, config.save_every, config.bit_depth),
         )
         self._running = stylizer
+        stylizer.on_tile = lambda tile: emit(JobTile(job, index, total, tile))
         try:
             result = stylizer.run(prepared.inputs, None, callback, resume=resume)
         except RestyleError as e:
@@ -289,6 +291,7 @@ class LocalExecutor:
             return JobResult(job, "failed", str(e), exception=e)
         finally:
             self._running = None
+            stylizer.on_tile = None
         return record_result(
             job,
             index,

@@ -27,7 +27,7 @@ from restyle.engine import color, memory
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.ema import IterateAverage
 from restyle.engine.eta import ScaleSteps
-from restyle.engine.events import Callback, Iterate
+from restyle.engine.events import Callback, Iterate, TileDone
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
 from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
 from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
@@ -238,6 +238,8 @@ class Stylizer:
         #: What the targets depend on besides the inputs and the loss mode (the TargetCache key).
         self.network = (arch, weights.source, weights.preprocessing.name, c.pooling, str(self.device), self.precision)
         self._stop = False
+        #: Set by an executor to watch the tiles of long (tiled) steps; see :class:`TileDone`.
+        self.on_tile: Callable[[TileDone], None] | None = None
         self._tiling: dict[int, list[Tile]] = {}
         self._objective: TiledObjective | None = None
         self._temporal: tuple[torch.Tensor, torch.Tensor, float] | None = None  #: this scale's guide, if any
@@ -252,6 +254,19 @@ class Stylizer:
             c.tv_exponent,
             c.normalize,
         )
+
+    def _tile_reporter(
+        self, state: RunState, scale: int, scales: int, size: tuple[int, int]
+    ) -> Callable[[int, int, str], None] | None:
+        """What the tiled objective calls after each tile: a :class:`TileDone` to :attr:`on_tile`."""
+        report = self.on_tile
+        if report is None:
+            return None
+
+        def done(tile: int, tiles: int, phase: str) -> None:
+            report(TileDone(state.step + 1, scale, scales, size, tile, tiles, phase))
+
+        return done
 
     def request_stop(self) -> None:
         """Ask a running :meth:`run` to stop after the current step (safe from a signal handler).
@@ -305,6 +320,8 @@ class Stylizer:
             except (RuntimeError, MemoryError) as e:  # allocation failures only; anything else is a bug
                 oom = self._allocation_failed(e, state)
                 break
+            if self._objective is not None:
+                self._objective.on_tile = self._tile_reporter(state, si, len(sizes), size)
             while state.scale_step < schedule[si].steps and not self._stop:
                 try:
                     values, note = self._guarded_step(state)

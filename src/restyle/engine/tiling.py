@@ -20,6 +20,7 @@ restyle's own loss formulas (``normalize`` relative or none) and no region masks
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -167,6 +168,12 @@ class TiledObjective:
             raise ConfigError("tiling does not support --mask yet; use a smaller --size with masks")
         self.loss, self.tiles = loss, tiles
         self.hw = (height, width)
+        #: Called with (tile, tiles, phase) after each tile of a step's two passes (progress of long steps).
+        self.on_tile: Callable[[int, int, str], None] | None = None
+
+    def _done(self, i: int, phase: str) -> None:
+        if self.on_tile is not None:
+            self.on_tile(i + 1, len(self.tiles), phase)
 
     def _content(self, core: torch.Tensor, tile: Tile, layer: str) -> torch.Tensor:
         """The weighted content term of one core (its share of the whole image's mean)."""
@@ -185,15 +192,17 @@ class TiledObjective:
         return loss.weights["style"] * s / (sum(loss.style_layers.values()) or 1.0)
 
     @torch.no_grad()
-    def _pass(self, image: torch.Tensor) -> tuple[torch.Tensor, GramSum]:
+    def _pass(self, image: torch.Tensor, report: bool = False) -> tuple[torch.Tensor, GramSum]:
         """One no-grad pass over the tiles: the content term and the whole image's Gram sums."""
         content, total = image.new_zeros(()), GramSum()
-        for tile in self.tiles:
+        for i, tile in enumerate(self.tiles):
             for n, f in box_cores(self.loss.extractor, box_pixels(image, tile), tile, self.hw).items():
                 if n in self.loss.content_layers:
                     content = content + self._content(f, tile, n)
                 if n in self.loss.style_layers:
                     total.add(n, f)
+            if report:
+                self._done(i, "statistics")
         return content, total
 
     def _terms(
@@ -224,7 +233,7 @@ class TiledObjective:
         # Pass 1 (no grad): the whole image's Grams, summed over cores.
         grams, counts = {}, {}
         if sw:
-            _, total = self._pass(image)
+            _, total = self._pass(image, report=True)
             grams, counts = total.grams(), total.counts
         # ∂(style term)/∂G for each layer, a constant in pass 2.
         style_div = sum(sw.values()) or 1.0
@@ -241,7 +250,7 @@ class TiledObjective:
         # Pass 2: per tile, a surrogate with the whole loss's gradient through that tile's cores.
         content = image.new_zeros(())
         grad = torch.zeros_like(image)
-        for tile in self.tiles:
+        for i, tile in enumerate(self.tiles):
             part = box_pixels(image.detach(), tile).clone().requires_grad_(True)
             surrogate = part.new_zeros(())
             for n, core in box_cores(loss.extractor, part, tile, self.hw).items():
@@ -256,6 +265,7 @@ class TiledObjective:
             assert part.grad is not None
             box_pixels(grad, tile).add_(part.grad)
             del surrogate, part
+            self._done(i, "gradient")
         tv = None
         if loss.weights["tv"]:
             tv = loss.tv_term(image)
