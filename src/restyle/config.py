@@ -34,7 +34,7 @@ from PIL import ImageColor
 
 from restyle.errors import ConfigError, suggest
 from restyle.features import weights as registry
-from restyle.presets import get_preset
+from restyle.presets import PRESET_BASE, get_preset
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -243,7 +243,19 @@ class RunConfig:
         check=_check_layer_weights,
     )
     content_weight: float = _f(1.0, "Weight α of the content term.", ge=0)
-    style_weight: float = _f(10.0, "Weight β of the style term.", ge=0)
+    style_weight: float | None = _f(
+        None,
+        "Weight β of the style term, used as given (e.g. 10); none (the default): calibrated for --strength.",
+        ge=0,
+    )
+    strength: float = _f(
+        0.5,
+        "How strongly to paint, 0-1, the same on every pair: without --style-weight, short runs at the coarsest "
+        "scale calibrate the style weight until the content distance (0: the photo, 1: as far as the painting) "
+        "is 0.6 x strength.",
+        ge=0,
+        le=1,
+    )
     tv_weight: float = _f(0.1, "Weight γ of the total-variation (smoothness) term.", ge=0)
     tv_exponent: float = _f(1.0, "Exponent β of TV: mean((dx²+dy²)^β); 1.25 is the Keras form.", ge=0.5, le=4)
     normalize: str = _f(
@@ -281,9 +293,24 @@ class RunConfig:
     adam_beta2: float = _f(0.999, "Adam β2.", ge=0, lt=1)
     adam_eps: float = _f(1e-8, "Adam ε.", ge=0)
     lbfgs_history: int = _f(50, "L-BFGS history size (memory: 2 images per step kept).", ge=1)
-    iterations: int = _f(200, "Iterations at the final scale (coarser scales use the same number).", ge=1)
+    iterations: int = _f(
+        30,
+        "Iterations at the final scale; each coarser scale runs --coarse-factor times as many as the next finer "
+        "one (a quarter of the cost per step), e.g. 30 and 2.5: 188, 75, 30 over three scales.",
+        ge=1,
+    )
+    coarse_factor: float = _f(
+        2.5, "Iterations of a scale relative to the next finer one (1: every scale runs --iterations).", ge=1, le=16
+    )
     scales: int = _f(
         3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.", ge=1, le=8
+    )
+    tol: float = _f(
+        1e-3,
+        "Stop a scale early when its best total loss improved by less than this fraction over the last 10 steps "
+        "((best 10 steps ago − best now) / best 10 steps ago < tol); 0: always run every iteration.",
+        ge=0,
+        lt=1,
     )
     init: str = _f(
         "content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.", parse=parse_init
@@ -346,6 +373,14 @@ class RunConfig:
             )
         return self
 
+    def scale_iterations(self, scales: int | None = None) -> list[int]:
+        """Iterations of each of ``scales`` pyramid scales (default: ``self.scales``), coarse to fine.
+
+        The final scale runs ``iterations``, each coarser one ``coarse_factor`` times the next finer.
+        """
+        n = self.scales if scales is None else scales
+        return [max(1, round(self.iterations * self.coarse_factor ** (n - 1 - i))) for i in range(n)]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of every field."""
         return dataclasses.asdict(self)
@@ -365,7 +400,10 @@ class RunConfig:
         ``preset=NAME`` first applies that preset's values (see :mod:`restyle.presets`), then the
         other overrides on top, so explicitly given settings always win. Giving ``size`` without
         ``image_size`` clears a fixed ``image_size`` (from a preset or the base): the longest side
-        asked for is what the run uses.
+        asked for is what the run uses. A preset runs on :data:`~restyle.presets.PRESET_BASE` (the
+        schedule its numbers were written for: the same iterations at every scale, no ``tol``)
+        unless it sets those values itself; every preset sets its ``style_weight``, so none is
+        calibrated for ``strength``.
         """
         names = set(_TYPES)
         parsed = {}
@@ -376,7 +414,7 @@ class RunConfig:
             parsed[k] = coerce(k, value)
         base = self
         if parsed.get("preset") is not None:
-            base = dataclasses.replace(self, **get_preset(parsed["preset"]).values)
+            base = dataclasses.replace(self, **{**PRESET_BASE, **get_preset(parsed["preset"]).values})
         if "size" in parsed and "image_size" not in parsed:
             parsed["image_size"] = None
         return dataclasses.replace(base, **parsed)

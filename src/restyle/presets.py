@@ -3,7 +3,7 @@
 A preset is data: a dict of :class:`~restyle.config.RunConfig` overrides plus, for every one of
 them, where the number comes from (file and line of the seed, or the paper). ``--preset NAME``
 applies it; flags given explicitly override it (``RunConfig.replace(preset=NAME, ...)``).
-Settings a source does not fix keep restyle's defaults.
+Settings a source does not fix keep restyle's defaults, except the few of :data:`PRESET_BASE`.
 
 Units. restyle optimises pixels in [0, 1]; the TensorFlow seeds optimise the network input in
 0-255 Caffe units. A learning rate of ``L`` there is ``L/255`` here, and since gradients are 255
@@ -38,6 +38,12 @@ RYANWU = "https://github.com/RyanWu2233/Style_Transfer"
 TF_TUTORIAL = "https://www.tensorflow.org/tutorials/generative/style_transfer"
 GATYS = "Gatys, Ecker, Bethge: Image Style Transfer Using Convolutional Neural Networks, CVPR 2016"
 NEURAL_STYLE = "https://github.com/jcjohnson/neural-style, neural_style.lua"
+
+#: What every preset runs with unless it sets the value itself: restyle's schedule from before
+#: issue 9 (200 iterations at every scale, no stopping rule), which is what the recipes were
+#: written against: ``tol`` would change a seed's result. (Every preset sets its own
+#: ``style_weight``, so none is calibrated for ``strength``.)
+PRESET_BASE: Mapping[str, Any] = {"iterations": 200, "coarse_factor": 1.0, "tol": 0.0}
 
 _STYLE5 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 

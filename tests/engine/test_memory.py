@@ -157,7 +157,10 @@ def test_plan_lists_the_scales(tiny_weights) -> None:
     config = RunConfig(size=200, scales=2, iterations=3, device="cpu")
     stylizer = Stylizer(config, weights=tiny_weights)
     plan = plan_run(stylizer, load_run_inputs(config, make_image(200, 150), make_image(64, 64, 2)))
-    assert [s.size for s in plan.scales] == [(100, 75), (200, 150)] and [s.steps for s in plan.scales] == [3, 3]
+    assert [s.size for s in plan.scales] == [(100, 75), (200, 150)] and [s.steps for s in plan.scales] == [
+        8,
+        3,
+    ]  # x2.5 coarse
     assert plan.peak == plan.scales[-1].memory and plan.fits and plan.available > 0
     small, large = (s.seconds_per_step for s in plan.scales)
     assert small is not None and large == pytest.approx(small * 4, rel=1e-6) and plan.seconds > 0

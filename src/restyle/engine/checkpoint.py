@@ -43,6 +43,8 @@ class Checkpoint:
     output: str | None = None  #: where the CLI writes the final image (for `restyle resume`)
     masks: list[torch.Tensor] = field(default_factory=list)  #: region masks as loaded
     mask_styles: list[torch.Tensor | None] = field(default_factory=list)  #: their paintings (None: keep)
+    style_weight: float | None = None  #: the style weight in use (calibrated from ``strength``, or as given)
+    calibration: dict[str, Any] | None = None  #: the strength calibration's record, if one ran
     version: int = FORMAT_VERSION
 
 

@@ -87,6 +87,7 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
         probe = sizes[0]
     per_pixel = measure_step(stylizer, probe) / (probe[0] * probe[1]) if time_steps else None
     scales = []
+    steps = c.scale_iterations(len(sizes))
     for i, size in enumerate(sizes):
         tiles = tiling.get(i)
         per_step = per_pixel * size[0] * size[1] if per_pixel is not None else None
@@ -95,7 +96,7 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
             per_step = per_pixel * boxes * TILED_COST
         scales.append(
             ScalePlan(
-                size, c.iterations, stylizer.estimate_step(sizes[: i + 1], tiles), per_step, len(tiles) if tiles else 0
+                size, steps[i], stylizer.estimate_step(sizes[: i + 1], tiles), per_step, len(tiles) if tiles else 0
             )
         )
     available, limit = available_memory(stylizer.device)
