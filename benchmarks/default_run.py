@@ -21,12 +21,15 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageDraw
 
 from restyle.config import DEFAULT_STYLE_LAYERS, configure
 from restyle.engine.job import write_result_image
+from restyle.engine.sheet import font
 from restyle.engine.stylize import Stylizer
 from restyle.features import weights as registry
 from restyle.features.vgg import VGGFeatures
+from restyle.io.image import read_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +49,26 @@ def plain_steps(n: int, width: int = 512, height: int = 384) -> list[float]:
     return out
 
 
+def side_by_side(old: Path, new: Path, out: Path) -> None:
+    """``old`` and ``new`` next to each other, each captioned with its settings and wall-clock."""
+    images = [Image.open(p).convert("RGB") for p in (old, new)]
+    captions = []
+    for p in (old, new):
+        meta = read_metadata(p) or {}
+        t = meta.get("timings", {})
+        w = meta.get("style_weight") or meta.get("config", {}).get("style_weight")
+        captions.append(f"{p.stem}: {t.get('steps', '?')} steps, {t.get('total_s', 0):.0f} s, style weight {w:.3g}")
+    w, h = sum(i.width for i in images) + 10, max(i.height for i in images) + 28
+    sheet = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = 0
+    for img, text in zip(images, captions, strict=True):
+        sheet.paste(img, (x, 28))
+        draw.text((x + 4, 6), text, font=font(16), fill="#000000")
+        x += img.width + 10
+    sheet.save(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--content", type=Path, default=ROOT / "examples" / "tubingen.jpg")
@@ -54,6 +77,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--plain", type=int, default=5, help="plain steps timed before and after the run")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--compare", type=Path, help="an earlier result (e.g. the old default's) to show beside this one")
+    ap.add_argument("--compare-out", type=Path, help="where the side-by-side PNG goes")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,6 +91,8 @@ def main() -> None:
     wall = time.perf_counter() - t0
     after = plain_steps(args.plain)
     write_result_image(args.out, result, "")
+    if args.compare and args.compare_out:
+        side_by_side(args.compare, args.out, args.compare_out)
     plain = statistics.median(before + after)
     per_scale: dict[int, int] = {}
     for h in result.history:

@@ -19,9 +19,9 @@ def test_report_runs_every_pair_measures_and_draws(tiny_weights, tmp_path):
     photos = [tmp_path / "a.png", tmp_path / "b.png"]
     paintings = [tmp_path / "p.png"]
     for i, path in enumerate([*photos, *paintings]):
-        write_image(path, make_image(40, 32, seed=i + 1))
-    config = RunConfig(size=32, scales=1, iterations=3, style_weight=10, device="cpu")
-    judge = Judge(tiny_weights, size=32)
+        write_image(path, make_image(48, 40, seed=i + 1))
+    config = RunConfig(size=48, scales=1, iterations=3, style_weight=10, device="cpu")
+    judge = Judge(tiny_weights, size=48)
     report = run_quality(all_pairs(photos, paintings), config, tmp_path / "out", judge=judge, weights=tiny_weights)
     assert [(r.photo, r.painting) for r in report.rows] == [("a", "p"), ("b", "p")] and not report.failed
     for r in report.rows:

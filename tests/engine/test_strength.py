@@ -5,11 +5,20 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from helpers import make_image
 from restyle.config import RunConfig
 from restyle.engine.quality import Judge
-from restyle.engine.strength import MAX_PROBES, TOLERANCE, WeightSearch, calibrate, target_distance
+from restyle.engine.strength import (
+    FINISH_RATIO,
+    MAX_PROBES,
+    TOLERANCE,
+    WeightSearch,
+    calibrate,
+    probe_distance,
+    target_distance,
+)
 from restyle.engine.stylize import Stylizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -18,14 +27,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("slope", [0.3, 0.6, 1.2])
 @pytest.mark.parametrize("true", [0.5, 10.0, 300.0, 3000.0])
 def test_search_finds_the_weight_of_a_power_law(slope: float, true: float):
-    """d(w) = 0.3·(w/true)^slope (capped at 0.9): the weight found gives 0.3 within the tolerance."""
+    """d(w) = goal·(w/true)^slope (capped at 0.9): the weight found gives the probes' goal within the tolerance."""
+    goal = probe_distance(0.5)
 
     def probe(w: float) -> float:
-        return min(0.9, 0.3 * (w / true) ** slope)
+        return min(0.9, goal * (w / true) ** slope)
 
     result = calibrate(0.5, 10.0, probe, (32, 32))
     assert len(result.probes) <= MAX_PROBES
-    assert abs(probe(result.weight) / 0.3 - 1) <= 2 * TOLERANCE, (result.probes, true)
+    assert abs(probe(result.weight) / goal - 1) <= 2 * TOLERANCE, (result.probes, true)
 
 
 def test_search_interpolates_once_bracketed_and_steps_down_after_non_finite():
@@ -42,7 +52,7 @@ def test_search_interpolates_once_bracketed_and_steps_down_after_non_finite():
 def test_strength_zero_keeps_the_photo_without_probes():
     c = calibrate(0.0, 10.0, lambda w: pytest.fail("no probe needed"), (8, 8))
     assert c.weight == 0 and c.probes == ()
-    assert target_distance(0.5) == pytest.approx(0.3)
+    assert target_distance(0.5) == pytest.approx(0.3) and probe_distance(0.5) == pytest.approx(0.3 / FINISH_RATIO)
 
 
 def test_precedence_an_explicit_style_weight_wins_presets_set_theirs():
@@ -84,3 +94,24 @@ def test_an_explicit_style_weight_is_used_as_given(tiny_weights):
     config = RunConfig(size=32, scales=1, iterations=2, style_weight=3.0, device="cpu")
     result = Stylizer(config, weights=tiny_weights).run(make_image(32, 32, 1), make_image(32, 32, 2))
     assert result.calibration is None and result.style_weight == 3.0
+
+
+def test_resume_keeps_the_calibrated_weight_and_the_image(tiny_weights):
+    """The weight is checkpointed: a resumed run does not calibrate again and ends on the same image."""
+    photo, painting = make_image(48, 40, 1), make_image(40, 40, 2)
+    config = RunConfig(size=48, scales=1, iterations=8, device="cpu")
+    reference = Stylizer(config, weights=tiny_weights).run(photo, painting)
+    stylizer = Stylizer(config, weights=tiny_weights)
+
+    def stop_at_3(event):
+        if event.step == 3:
+            stylizer.request_stop()
+
+    first = stylizer.run(photo, painting, stop_at_3)
+    assert first.interrupted and first.checkpoint is not None
+    assert first.checkpoint.style_weight == reference.style_weight and first.checkpoint.calibration is not None
+    resumed = Stylizer(config, weights=tiny_weights)
+    resumed.calibrate = lambda *a: pytest.fail("a resumed run must not calibrate again")  # type: ignore[method-assign]
+    result = resumed.run(None, resume=first.checkpoint)
+    assert result.style_weight == reference.style_weight and result.calibration == reference.calibration
+    assert torch.equal(result.pixels, reference.pixels)

@@ -32,7 +32,7 @@ from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
 from restyle.engine.quality import content_distance
 from restyle.engine.stopping import Plateau
-from restyle.engine.strength import DEFAULT_STYLE_WEIGHT, PROBE_STEPS, Calibration, calibrate
+from restyle.engine.strength import DEFAULT_STYLE_WEIGHT, PROBE_STEPS, START_WEIGHT, Calibration, calibrate
 from restyle.engine.targets import TargetCache
 from restyle.engine.tiling import TILED_FORMULAS, Tile, TiledObjective, Tiler, layer_stride, plan_tiles
 from restyle.errors import ConfigError, NumericalError
@@ -396,7 +396,7 @@ class Stylizer:
                 return math.inf
             return sum(w * content_distance(f[n], f_photo[n], f_paint[n]) for n, w in layers.items()) / total
 
-        return calibrate(c.strength, DEFAULT_STYLE_WEIGHT, probe, size)
+        return calibrate(c.strength, START_WEIGHT, probe, size)
 
     def pyramid(self, inputs: RunInputs) -> list[tuple[int, int]]:
         """(width, height) of each scale of a run on ``inputs``, coarse to fine."""
