@@ -11,6 +11,7 @@ from helpers import make_image
 from restyle.config import RunConfig
 from restyle.engine.quality import Judge
 from restyle.engine.strength import (
+    CONTENT_PER_STRENGTH,
     FINISH_RATIO,
     MAX_PROBES,
     TOLERANCE,
@@ -27,11 +28,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("slope", [0.3, 0.6, 1.2])
 @pytest.mark.parametrize("true", [0.5, 10.0, 300.0, 3000.0])
 def test_search_finds_the_weight_of_a_power_law(slope: float, true: float):
-    """d(w) = goal·(w/true)^slope (capped at 0.9): the weight found gives the probes' goal within the tolerance."""
+    """d(w) = goal·(w/true)^slope (capped at 1.5): the weight found gives the probes' goal within the tolerance."""
     goal = probe_distance(0.5)
 
     def probe(w: float) -> float:
-        return min(0.9, goal * (w / true) ** slope)
+        return min(1.5, goal * (w / true) ** slope)
 
     result = calibrate(0.5, 10.0, probe, (32, 32))
     assert len(result.probes) <= MAX_PROBES
@@ -52,7 +53,8 @@ def test_search_interpolates_once_bracketed_and_steps_down_after_non_finite():
 def test_strength_zero_keeps_the_photo_without_probes():
     c = calibrate(0.0, 10.0, lambda w: pytest.fail("no probe needed"), (8, 8))
     assert c.weight == 0 and c.probes == ()
-    assert target_distance(0.5) == pytest.approx(0.3) and probe_distance(0.5) == pytest.approx(0.3 / FINISH_RATIO)
+    assert target_distance(0.5) == pytest.approx(0.5 * CONTENT_PER_STRENGTH)
+    assert probe_distance(0.5) == pytest.approx(target_distance(0.5) / FINISH_RATIO)
 
 
 def test_precedence_an_explicit_style_weight_wins_presets_set_theirs():
