@@ -251,7 +251,7 @@ class RunConfig:
     strength: float = _f(
         0.5,
         "How strongly to paint, 0-1, the same on every pair: without --style-weight, short runs at the coarsest "
-        "scale (at least 128 px) calibrate the style weight until the content distance (0: the photo, 1: as far "
+        "scale calibrate the style weight until the content distance (0: the photo, 1: as far "
         "as the painting) is 0.7 x strength.",
         ge=0,
         le=1,

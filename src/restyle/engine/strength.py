@@ -35,8 +35,6 @@ CONTENT_PER_STRENGTH = 0.7
 #: 256 px pyramid: tubingen x starry_night 0.88, rocket x the_scream 0.79 (the probes' 20 steps
 #: overshoot what the longer, finer pyramid settles at).
 FINISH_RATIO = 0.85
-#: Probes run at the coarsest scale but at least this many px (longest side; the final size if smaller).
-CALIBRATION_SIDE = 128
 #: L-BFGS steps of one probe at the coarsest scale.
 PROBE_STEPS = 20
 #: Probes at most (each PROBE_STEPS steps at the coarsest scale).
@@ -175,7 +173,6 @@ def _clamp(v: float, lo: float, hi: float) -> float:
 
 
 __all__ = [
-    "CALIBRATION_SIDE",
     "CONTENT_PER_STRENGTH",
     "DEFAULT_STYLE_WEIGHT",
     "FINISH_RATIO",
