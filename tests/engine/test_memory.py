@@ -122,7 +122,8 @@ def failing_forward(monkeypatch, at_call: int, error: BaseException, module: typ
 @pytest.mark.parametrize("error", [RuntimeError(CPU_OOM), torch.OutOfMemoryError("CUDA out of memory.")])
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_an_allocation_failure_mid_run_keeps_the_last_good_iterate(tiny_weights, monkeypatch, error, optimizer) -> None:
-    config = RunConfig(size=48, scales=1, iterations=6, optimizer=optimizer, device="cpu")
+    # a fixed style weight: the strength calibration's probes would be the forwards counted here
+    config = RunConfig(size=48, scales=1, iterations=6, optimizer=optimizer, style_weight=10, device="cpu")
     content, style = make_image(48, 40, 1), make_image(40, 40, 2)
     reference = Stylizer(config, weights=tiny_weights).run(content, style)
     failing_forward(monkeypatch, 4, error)  # the 4th step fails

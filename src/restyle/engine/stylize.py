@@ -289,7 +289,11 @@ class Stylizer:
         images = self._images(inputs)
         generator = torch.Generator().manual_seed(c.seed)
         plan = c.scale_iterations(len(sizes))
-        first_note = self._set_style_weight(state, images, sizes[0], timer)  # calibrated at the coarsest scale
+        try:  # calibrated at the coarsest scale
+            first_note = self._set_style_weight(state, images, sizes[0], timer)
+        except (RuntimeError, MemoryError) as e:  # an allocation failure before the first step: one error
+            self._allocation_failed(e, state)
+            raise
 
         def snapshot() -> Checkpoint:
             return state.checkpoint(c, inputs, time.perf_counter() - t0)
