@@ -91,7 +91,8 @@ def test_allocation_failures_are_recognised() -> None:
 
 def test_a_run_that_does_not_fit_is_refused_before_any_compute(tiny_weights, monkeypatch) -> None:
     monkeypatch.setattr(memory, "available_memory", lambda device: (50_000_000, "available RAM"))
-    stylizer = Stylizer(RunConfig(size=512, scales=1, iterations=2, device="cpu"), weights=tiny_weights)
+    config = RunConfig(size=512, scales=1, iterations=2, style_weight=10, device="cpu")  # no probes at 512 px
+    stylizer = Stylizer(config, weights=tiny_weights)
     steps = []
     t0 = time.perf_counter()
     with pytest.raises(
