@@ -244,7 +244,19 @@ class RunConfig:
         check=_check_layer_weights,
     )
     content_weight: float = _f(1.0, "Weight α of the content term.", ge=0)
-    style_weight: float = _f(10.0, "Weight β of the style term.", ge=0)
+    style_weight: float | None = _f(
+        None,
+        "Weight β of the style term, used as given (e.g. 10); none (the default): calibrated for --strength.",
+        ge=0,
+    )
+    strength: float = _f(
+        0.5,
+        "How strongly to paint, 0-1, the same on every pair: without --style-weight, short runs at the coarsest "
+        "scale calibrate the style weight until the content distance (0: the photo, 1: as far "
+        "as the painting) is 0.7 x strength.",
+        ge=0,
+        le=1,
+    )
     tv_weight: float = _f(0.1, "Weight γ of the total-variation (smoothness) term.", ge=0)
     tv_exponent: float = _f(1.0, "Exponent β of TV: mean((dx²+dy²)^β); 1.25 is the Keras form.", ge=0.5, le=4)
     normalize: str = _f(
@@ -291,9 +303,24 @@ class RunConfig:
     lbfgs_history: int = _f(
         50, "L-BFGS history size (memory: 2 images per step kept; capped to 4 GB at print size).", ge=1
     )
-    iterations: int = _f(200, "Iterations at the final scale (coarser scales use the same number).", ge=1)
+    iterations: int = _f(
+        30,
+        "Iterations at the final scale; each coarser scale runs --coarse-factor times as many as the next finer "
+        "one (a quarter of the cost per step), e.g. 30 and 2.5: 188, 75, 30 over three scales.",
+        ge=1,
+    )
+    coarse_factor: float = _f(
+        2.5, "Iterations of a scale relative to the next finer one (1: every scale runs --iterations).", ge=1, le=16
+    )
     scales: int = _f(
         3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.", ge=1, le=8
+    )
+    tol: float = _f(
+        1e-3,
+        "Stop a scale early when its best total loss improved by less than this fraction over the last 10 steps "
+        "((best 10 steps ago − best now) / best 10 steps ago < tol); 0: always run every iteration.",
+        ge=0,
+        lt=1,
     )
     init: str = _f(
         "content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.", parse=parse_init
@@ -365,6 +392,14 @@ class RunConfig:
             )
         return self
 
+    def scale_iterations(self, scales: int | None = None) -> list[int]:
+        """Iterations of each of ``scales`` pyramid scales (default: ``self.scales``), coarse to fine.
+
+        The final scale runs ``iterations``, each coarser one ``coarse_factor`` times the next finer.
+        """
+        n = self.scales if scales is None else scales
+        return [max(1, round(self.iterations * self.coarse_factor ** (n - 1 - i))) for i in range(n)]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of every field."""
         return dataclasses.asdict(self)
@@ -384,7 +419,10 @@ class RunConfig:
         ``preset=NAME`` first applies that preset's values (see :mod:`restyle.presets`), then the
         other overrides on top, so explicitly given settings always win. Giving ``size`` without
         ``image_size`` clears a fixed ``image_size`` (from a preset or the base): the longest side
-        asked for is what the run uses.
+        asked for is what the run uses. A preset runs on :data:`~restyle.presets.SEED_BEHAVIOUR` (the
+        schedule its numbers were written for: the same iterations at every scale, no ``tol``)
+        unless it sets those values itself; every preset sets its ``style_weight``, so none is
+        calibrated for ``strength``.
         """
         names = set(_TYPES)
         parsed = {}

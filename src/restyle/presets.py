@@ -3,7 +3,7 @@
 A preset is data: a dict of :class:`~restyle.config.RunConfig` overrides plus, for every one of
 them, where the number comes from (file and line of the seed, or the paper). ``--preset NAME``
 applies it; flags given explicitly override it (``RunConfig.replace(preset=NAME, ...)``).
-Settings a source does not fix keep restyle's defaults.
+Settings a source does not fix keep restyle's defaults, except the few of :data:`SEED_BEHAVIOUR`.
 
 Units. restyle optimises pixels in [0, 1]; the TensorFlow seeds optimise the network input in
 0-255 Caffe units. A learning rate of ``L`` there is ``L/255`` here, and since gradients are 255
@@ -41,10 +41,13 @@ NEURAL_STYLE = "https://github.com/jcjohnson/neural-style, neural_style.lua"
 
 _STYLE5 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-#: What restyle adds on top of the seeds' recipes, switched off under every preset so that a preset
-#: runs its seed's algorithm whatever restyle's own defaults are (a preset's values and explicitly
-#: given settings still win). A new default that changes the algorithm gets its "off" value here.
-SEED_BEHAVIOUR: Mapping[str, Any] = {"ema": 0.0}
+#: What every preset runs with unless it sets the value itself: restyle's additions to the seeds'
+#: recipes switched off, so that a preset runs its seed's algorithm whatever restyle's own defaults
+#: are (a preset's values and explicitly given settings still win). That is the schedule from before
+#: issue 9 (200 iterations at every scale, no stopping rule: ``tol`` would change a seed's result)
+#: and no moving average. (Every preset sets its own ``style_weight``, so none is calibrated for
+#: ``strength``.) A new default that changes the algorithm gets its "off" value here.
+SEED_BEHAVIOUR: Mapping[str, Any] = {"iterations": 200, "coarse_factor": 1.0, "tol": 0.0, "ema": 0.0}
 
 
 @dataclass(frozen=True)

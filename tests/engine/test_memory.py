@@ -74,7 +74,8 @@ def test_allocation_failures_are_recognised() -> None:
 
 def test_a_run_that_does_not_fit_is_refused_before_any_compute(tiny_weights, monkeypatch) -> None:
     monkeypatch.setattr(memory, "available_memory", lambda device: (50_000_000, "available RAM"))
-    stylizer = Stylizer(RunConfig(size=512, scales=1, iterations=2, device="cpu"), weights=tiny_weights)
+    config = RunConfig(size=512, scales=1, iterations=2, style_weight=10, device="cpu")  # no probes at 512 px
+    stylizer = Stylizer(config, weights=tiny_weights)
     steps = []
     t0 = time.perf_counter()
     with pytest.raises(
@@ -105,7 +106,8 @@ def failing_forward(monkeypatch, at_call: int, error: BaseException, module: typ
 @pytest.mark.parametrize("error", [RuntimeError(CPU_OOM), torch.OutOfMemoryError("CUDA out of memory.")])
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_an_allocation_failure_mid_run_keeps_the_last_good_iterate(tiny_weights, monkeypatch, error, optimizer) -> None:
-    config = RunConfig(size=48, scales=1, iterations=6, optimizer=optimizer, device="cpu")
+    # a fixed style weight: the strength calibration's probes would be the forwards counted here
+    config = RunConfig(size=48, scales=1, iterations=6, optimizer=optimizer, style_weight=10, device="cpu")
     content, style = make_image(48, 40, 1), make_image(40, 40, 2)
     reference = Stylizer(config, weights=tiny_weights).run(content, style)
     failing_forward(monkeypatch, 4, error)  # the 4th step fails
@@ -140,7 +142,10 @@ def test_plan_lists_the_scales(tiny_weights) -> None:
     config = RunConfig(size=200, scales=2, iterations=3, device="cpu")
     stylizer = Stylizer(config, weights=tiny_weights)
     plan = plan_run(stylizer, load_run_inputs(config, make_image(200, 150), make_image(64, 64, 2)))
-    assert [s.size for s in plan.scales] == [(100, 75), (200, 150)] and [s.steps for s in plan.scales] == [3, 3]
+    assert [s.size for s in plan.scales] == [(100, 75), (200, 150)] and [s.steps for s in plan.scales] == [
+        8,
+        3,
+    ]  # x2.5 coarse
     assert plan.peak == plan.scales[-1].memory and plan.fits and plan.available > 0
     small, large = (s.seconds_per_step for s in plan.scales)
     assert small is not None and large == pytest.approx(small * 4, rel=1e-6) and plan.seconds > 0

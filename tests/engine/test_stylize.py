@@ -18,7 +18,10 @@ def test_real_weights_end_to_end(real_vgg16, optimizer):
     content = make_image(64, 48, seed=1)
     style = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(2))  # noisy, high-frequency "style"
     iterations = 30 if optimizer == "lbfgs" else 60
-    config = RunConfig(model="vgg16", size=64, scales=1, iterations=iterations, optimizer=optimizer)
+    # the fixed weight and every iteration: what this checks is the loop, not the calibration or --tol
+    config = RunConfig(
+        model="vgg16", size=64, scales=1, iterations=iterations, optimizer=optimizer, style_weight=10, tol=0
+    )
     result = Stylizer(config).run(content, style)
     first, final = result.history[0]["total"], result.losses["total"]
     assert final < first / 5, (first, final)
@@ -31,7 +34,7 @@ def test_real_weights_end_to_end(real_vgg16, optimizer):
 
 def test_events_and_timings(tiny_weights):
     events = []
-    config = RunConfig(size=128, scales=2, iterations=3)
+    config = RunConfig(size=128, scales=2, iterations=3, coarse_factor=1)
     result = Stylizer(config, weights=tiny_weights).run(make_image(128, 96), make_image(64, 64, 3), events.append)
     assert [e.step for e in events] == list(range(1, 7))
     assert [e.scale for e in events] == [0, 0, 0, 1, 1, 1]

@@ -5,17 +5,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from restyle.config import RunConfig, format_value
-from restyle.presets import PRESETS, get_preset
+from restyle.presets import PRESETS, SEED_BEHAVIOUR, get_preset
 
 
 def describe(name: str) -> list[tuple[str, str, str, str]]:
     """Rows ``(setting, preset value, restyle default, source)`` for every value of preset ``name``.
 
+    The default is what the preset starts from: RunConfig's defaults with :data:`SEED_BEHAVIOUR`.
+
     Raises ConfigError (with close names) for an unknown preset.
     """
     preset = get_preset(name)
-    defaults = RunConfig()
+    defaults = dataclasses.replace(RunConfig(), **SEED_BEHAVIOUR)  # what a preset starts from
     return [
         (key, format_value(value), format_value(getattr(defaults, key)), preset.sources[key])
         for key, value in preset.values.items()

@@ -44,6 +44,8 @@ class Checkpoint:
     masks: list[torch.Tensor] = field(default_factory=list)  #: region masks as loaded
     mask_styles: list[torch.Tensor | None] = field(default_factory=list)  #: their paintings (None: keep)
     average: dict[str, Any] | None = None  #: the iterate's moving average (``--ema``), IterateAverage.state_dict
+    style_weight: float | None = None  #: the style weight in use (calibrated from ``strength``, or as given)
+    calibration: dict[str, Any] | None = None  #: the strength calibration's record, if one ran
     version: int = FORMAT_VERSION
 
 

@@ -33,6 +33,15 @@ from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inp
 from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
 from restyle.engine.optim import DEFAULT_LR, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
+from restyle.engine.quality import content_distance
+from restyle.engine.stopping import Plateau
+from restyle.engine.strength import (
+    DEFAULT_STYLE_WEIGHT,
+    PROBE_STEPS,
+    START_WEIGHT,
+    Calibration,
+    calibrate,
+)
 from restyle.engine.targets import TargetCache
 from restyle.engine.tiling import TILED_FORMULAS, Tile, TiledObjective, Tiler, layer_stride, plan_tiles
 from restyle.errors import ConfigError, NumericalError
@@ -76,6 +85,8 @@ class StylizeResult:
     interrupted: bool = False  #: True when stopped early (:meth:`Stylizer.request_stop`, or out of memory)
     checkpoint: Checkpoint | None = None  #: state to resume from, when interrupted
     out_of_memory: str = ""  #: why an allocation failed mid-run (then ``interrupted`` is True too)
+    style_weight: float | None = None  #: the style weight painted with (calibrated from ``strength``, or as given)
+    calibration: dict[str, Any] | None = None  #: the strength calibration's record (:class:`Calibration`)
 
     def image(self) -> Image.Image:
         """The result as an 8-bit PIL image (RGBA when the content had transparency)."""
@@ -91,6 +102,8 @@ class StylizeResult:
             "notes": self.notes,
             "interrupted": self.interrupted,
             "size": list(self.pixels.shape[-1:-3:-1]),
+            "style_weight": self.style_weight,
+            "calibration": self.calibration,
         }
 
 
@@ -126,6 +139,9 @@ class RunState:
             return self.average.value()
         return self.pixels.detach()
 
+    style_weight: float | None = None  #: the weight in use (None until the strength calibration ran)
+    calibration: dict[str, Any] | None = None  #: its record (checkpointed: a resume does not calibrate again)
+
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, device: torch.device) -> RunState:
         """The state a checkpoint describes, on ``device``."""
@@ -142,6 +158,8 @@ class RunState:
             average=None
             if checkpoint.average is None
             else IterateAverage.from_state(_map_tensors(checkpoint.average, lambda t: t.to(device))),
+            style_weight=checkpoint.style_weight,
+            calibration=checkpoint.calibration,
         )
 
     def checkpoint(self, config: RunConfig, inputs: RunInputs, elapsed: float) -> Checkpoint:
@@ -166,6 +184,8 @@ class RunState:
             average=None
             if self.average is None
             else _map_tensors(self.average.state_dict(), lambda t: t.detach().cpu().clone()),
+            style_weight=self.style_weight,
+            calibration=self.calibration,
         )
 
 
@@ -249,7 +269,7 @@ class Stylizer:
             self.content_layers,
             self.style_layers,
             c.content_weight,
-            c.style_weight,
+            c.style_weight if c.style_weight is not None else DEFAULT_STYLE_WEIGHT,  # set per run
             c.tv_weight,
             c.tv_exponent,
             c.normalize,
@@ -308,7 +328,12 @@ class Stylizer:
         images = self._images(inputs)
         generator = torch.Generator().manual_seed(c.seed)
         schedule = self.schedule(self.pyramid(inputs))
-        total_steps = sum(p.steps for p in schedule)
+        plan = [p.steps for p in schedule]
+        try:  # calibrated at the coarsest scale
+            first_note = self._set_style_weight(state, images, sizes[0], timer)
+        except (RuntimeError, MemoryError) as e:  # an allocation failure before the first step: one error
+            self._allocation_failed(e, state)
+            raise
 
         def snapshot() -> Checkpoint:
             return state.checkpoint(c, inputs, time.perf_counter() - t0)
@@ -322,7 +347,10 @@ class Stylizer:
                 break
             if self._objective is not None:
                 self._objective.on_tile = self._tile_reporter(state, si, len(sizes), size)
-            while state.scale_step < schedule[si].steps and not self._stop:
+            # --tol: replaying this scale's losses so far makes a resumed scale stop where it would have
+            plateau = Plateau(c.tol, losses=[h["total"] for h in state.history if h["scale"] == si])
+            total_steps = state.step + (0 if plateau.stopped else plan[si] - state.scale_step) + sum(plan[si + 1 :])
+            while state.scale_step < plan[si] and not plateau.stopped and not self._stop:
                 try:
                     values, note = self._guarded_step(state)
                 except (RuntimeError, MemoryError) as e:
@@ -334,6 +362,9 @@ class Stylizer:
                     assert state.pixels is not None
                     state.average.update(state.pixels)
                 state.history.append({"step": state.step, "scale": si, **values})
+                if plateau.update(values["total"]):  # converged: the steps left at this scale are not run
+                    total_steps = state.step + sum(plan[si + 1 :])
+                note, first_note = join_notes(first_note, note), ""
                 if state.step == total_steps:  # the finished image: flat? did the loss ever fall?
                     warnings = final_warnings(images.present(state.output()), state.history, scales=len(sizes))
                     state.notes.extend(warnings)
@@ -362,12 +393,71 @@ class Stylizer:
                 break
         result = self._result(state, inputs, images, time.perf_counter() - t0, timer["targets_s"], snapshot)
         result.out_of_memory = oom
+        result.style_weight = self.loss.weights["style"]
+        result.calibration = state.calibration
+        if "calibrate_s" in timer:
+            result.timings["calibrate_s"] = timer["calibrate_s"]
         return result
 
     def schedule(self, sizes: list[tuple[int, int]]) -> tuple[ScaleSteps, ...]:
-        """Each scale's size and planned steps: the one place that says how many (the loop, the ETA and
-        ``--dry-run``'s plan read it)."""
-        return tuple(ScaleSteps(w, h, self.config.iterations) for w, h in sizes)
+        """Each scale's size and planned steps (``config.scale_iterations``): the one place that says how
+        many (the loop, the ETA and ``--dry-run``'s plan read it; ``--tol`` may stop a scale earlier)."""
+        steps = self.config.scale_iterations(len(sizes))
+        return tuple(ScaleSteps(w, h, n) for (w, h), n in zip(sizes, steps, strict=True))
+
+    def _set_style_weight(self, state: RunState, images: _RunImages, longest: int, timer: dict[str, float]) -> str:
+        """The style weight of this run into the loss: as given, else calibrated for ``strength`` once.
+
+        Returns the calibration's note for the first step's event ("" when nothing was calibrated).
+        """
+        c = self.config
+        note = ""
+        if state.style_weight is None:
+            state.style_weight = c.style_weight if c.style_weight is not None else DEFAULT_STYLE_WEIGHT
+            if c.style_weight is None and self.content_layers and self.style_layers:
+                ts = time.perf_counter()
+                calibration = self.calibrate(images, longest)
+                timer["calibrate_s"] = time.perf_counter() - ts
+                state.style_weight, state.calibration = calibration.weight, calibration.to_dict()
+                note = calibration.note()
+                state.notes.append(note)
+        self.loss.weights["style"] = state.style_weight
+        return note
+
+    def calibrate(self, images: _RunImages, longest: int) -> Calibration:
+        """The style weight that gives ``config.strength``'s content distance at ``longest`` px.
+
+        Each probe runs :data:`~restyle.engine.strength.PROBE_STEPS` L-BFGS steps from the photo
+        (whatever ``init`` is: the balance is what is measured) with one weight, and measures the
+        content distance on this network's content layers, against the photo and the painting
+        stretched to the photo's shape (the measure of :mod:`restyle.engine.quality`).
+        """
+        c = self.config
+        photo = resize(images.content, fit_size(images.content.shape[-1], images.content.shape[-2], longest))
+        size = (photo.shape[-1], photo.shape[-2])
+        styles = [resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale))) for s in images.styles]
+        self.loss.targets = self._content_targets(photo) | self._style_targets(styles, images.blend)
+        self._objective = None  # probes are small: never tiled
+        with torch.no_grad():
+            f_photo = self.extractor(photo)
+            f_paint = self.extractor(resize(images.styles[0], size))
+        lbfgs = c.replace(optimizer="lbfgs", lr=DEFAULT_LR["lbfgs"])
+        layers = self.content_layers
+        total = sum(layers.values()) or 1.0
+
+        def probe(weight: float) -> float:
+            self.loss.weights["style"] = weight
+            x = photo.detach().clone().requires_grad_(True)
+            opt = make_optimizer(lbfgs, x)
+            for _ in range(PROBE_STEPS):
+                self._step(opt, x)
+            with torch.no_grad():
+                f = self.extractor(x.detach().clamp(0, 1))
+            if not all(torch.isfinite(f[n]).all() for n in layers):
+                return math.inf
+            return sum(w * content_distance(f[n], f_photo[n], f_paint[n]) for n, w in layers.items()) / total
+
+        return calibrate(c.strength, START_WEIGHT, probe, size)
 
     def pyramid(self, inputs: RunInputs) -> list[tuple[int, int]]:
         """(width, height) of each scale of a run on ``inputs``, coarse to fine."""

@@ -45,7 +45,7 @@ from restyle.engine.pyramid import fit_size, resize
 from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError
 from restyle.features.convert import VGGWeights
-from restyle.io.image import read_image
+from restyle.io.image import read_image, read_metadata
 from restyle.video.events import VideoEncoding, VideoPlanned
 from restyle.video.flow import consistency_mask, optical_flow, warp
 from restyle.video.io import VideoError, VideoInfo, check_video_output, probe, read_frames, write_video
@@ -159,7 +159,10 @@ def stylize_video(
     runner = executor or LocalExecutor(first, weights=weights, stop=stop)
     result = VideoResult(out, work, size, info.fps)
     found = sum(frame_path(work, i).is_file() for i in chosen)
-    steps = (first.iterations * first.scales, later.iterations * later.scales)  # at most: small clips have fewer
+    steps = (
+        sum(first.scale_iterations()),
+        sum(later.scale_iterations()),
+    )  # at most: small frames have fewer scales, --tol may stop one early
     emit(VideoPlanned(len(chosen), len(in_part), size, info.fps, work, found, *steps))
     try:
         return _run(info, style, out, chosen, in_part, first, later, settings, runner, emit, result)
@@ -208,6 +211,13 @@ def _run(
             result.computed += 1
             result.seconds.append(time.perf_counter() - t0)
         result.frames.append(job.output)
+        if n == 0 and first.style_weight is None:
+            # --strength calibrates once, on the first frame; every later frame keeps that weight (a weight per
+            # frame would flicker). Read from the PNG as written, so a rerun that skips frame 1 agrees.
+            weight = read_metadata(job.output).get("style_weight")
+            if weight is not None:
+                first = dataclasses.replace(first, style_weight=float(weight))
+                later = dataclasses.replace(later, style_weight=float(weight))
         # The guide of the next frame comes from the PNG as written: the same on a rerun that skips this frame.
         previous = (frame, read_image(job.output).pixels)
     if runner.stopping:

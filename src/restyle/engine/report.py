@@ -1,0 +1,239 @@
+"""The quality report: one config over many photo × painting pairs, each output measured by the Judge.
+
+:func:`run_quality` builds one :class:`~restyle.engine.job.Job` per pair (content-major, like
+``restyle run`` on several inputs) and hands them to the one job path
+(:func:`~restyle.engine.batch.run_batch`: a LocalExecutor unless another executor is given), so
+finished outputs are skipped and an interrupted report resumes. Every output is then measured
+with a :class:`~restyle.engine.quality.Judge`; wall-clock, steps and the style weight come from
+the output's own metadata, so skipped pairs report the numbers of the run that made them.
+:func:`quality_sheet` draws the contact sheet (rows = photos, columns = paintings, the inputs as
+a header row and column).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from restyle.config import RunConfig
+from restyle.engine.batch import run_batch
+from restyle.engine.events import Listener
+from restyle.engine.executor import Executor
+from restyle.engine.job import Job
+from restyle.engine.quality import Judge
+from restyle.engine.sheet import font, wrap
+from restyle.errors import RestyleError
+from restyle.features.convert import VGGWeights
+from restyle.io.image import read_image, read_metadata, tensor_to_pil
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One pair's row of the report."""
+
+    photo: str  #: file stem, e.g. ``tubingen``
+    painting: str
+    output: Path
+    seconds: float  #: the run's wall-clock (from the output's metadata)
+    steps: int
+    content_distance: float
+    style_distance: float
+    style_weight: float | None  #: the weight painted with (calibrated or as given)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able row."""
+        return {
+            "photo": self.photo,
+            "painting": self.painting,
+            "output": self.output.name,
+            "seconds": round(self.seconds, 2),
+            "steps": self.steps,
+            "content_distance": round(self.content_distance, 4),
+            "style_distance": round(self.style_distance, 4),
+            "style_weight": self.style_weight,
+        }
+
+
+@dataclass
+class QualityReport:
+    """Rows of every pair that finished, and the failures."""
+
+    rows: list[PairResult] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  #: ``"photo × painting: why"``
+
+    def summary(self) -> dict[str, Any]:
+        """Max, min, mean (and max/min) of each measure over the pairs."""
+        out: dict[str, Any] = {"pairs": len(self.rows), "failed": len(self.failed)}
+        for key in ("content_distance", "style_distance", "seconds", "steps"):
+            values = [float(getattr(r, key)) for r in self.rows]
+            if not values:
+                continue
+            lo, hi = min(values), max(values)
+            out[key] = {
+                "max": round(hi, 4),
+                "min": round(lo, 4),
+                "mean": round(sum(values) / len(values), 4),
+                "max_over_min": round(hi / lo, 3) if lo > 0 else None,
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of the report: rows, failures and the summary."""
+        return {"pairs": [r.to_dict() for r in self.rows], "failed": self.failed, "summary": self.summary()}
+
+    def table(self) -> str:
+        """A Markdown table of the rows plus a summary line."""
+        lines = [
+            "| photo | painting | content distance | style distance | style weight | steps | seconds |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in self.rows:
+            weight = f"{r.style_weight:.3g}" if r.style_weight is not None else "-"
+            lines.append(
+                f"| {r.photo} | {r.painting} | {r.content_distance:.3f} | {r.style_distance:.3f} | {weight} "
+                f"| {r.steps} | {r.seconds:.0f} |"
+            )
+        s = self.summary()
+        if self.rows:
+            c, st = s["content_distance"], s["style_distance"]
+            lines.append(
+                f"| **all {s['pairs']}** | | max {c['max']:.3f}, min {c['min']:.3f}, max/min {c['max_over_min']} "
+                f"| max {st['max']:.3f}, min {st['min']:.3f} | | mean {s['steps']['mean']:.0f} "
+                f"| mean {s['seconds']['mean']:.0f} |"
+            )
+        return "\n".join(lines)
+
+
+Pair = tuple[str | os.PathLike, str | os.PathLike]
+
+
+def all_pairs(photos: Sequence[str | os.PathLike], paintings: Sequence[str | os.PathLike]) -> list[Pair]:
+    """Every photo with every painting, content-major."""
+    return [(p, s) for p in photos for s in paintings]
+
+
+def quality_jobs(pairs: Sequence[Pair], folder: str | os.PathLike) -> list[Job]:
+    """One job per (photo, painting), output ``folder/PHOTO__PAINTING.png``, tagged ``(photo, painting)`` stems."""
+    out = Path(folder)
+    return [
+        Job(out / f"{Path(p).stem}__{Path(s).stem}.png", Path(p), Path(s), tag=(Path(p).stem, Path(s).stem))
+        for p, s in pairs
+    ]
+
+
+def run_quality(
+    pairs: Sequence[Pair],
+    config: RunConfig,
+    folder: str | os.PathLike,
+    *,
+    judge: Judge | None = None,
+    weights: VGGWeights | None = None,
+    executor: Executor | None = None,
+    on_event: Listener | None = None,
+) -> QualityReport:
+    """Run ``config`` on every (photo, painting) of ``pairs`` into ``folder`` and measure each output.
+
+    ``weights`` (tests: tiny random ones) are used for the runs and, when no ``judge`` is given,
+    for the judge too.
+    """
+    if not pairs:
+        raise RestyleError("a quality report needs at least one photo and painting pair")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    jobs = quality_jobs(pairs, folder)
+    batch = run_batch(jobs, config, on_event=on_event, weights=weights, executor=executor)
+    judge = judge or Judge(weights)
+    report = QualityReport()
+    for result in batch.results:
+        photo, painting = result.job.tag
+        if result.status not in ("done", "skipped"):
+            report.failed.append(f"{photo} × {painting}: {result.status} {result.error}".strip())
+            continue
+        report.rows.append(measure_output(judge, result.job))
+    return report
+
+
+def measure_output(judge: Judge, job: Job) -> PairResult:
+    """The report row of a finished job's output (its metadata gives time, steps and weight)."""
+    photo, painting = job.tag
+    meta = read_metadata(job.output) or {}
+    timings = meta.get("timings", {})
+    out = read_image(job.output).pixels[None]
+    c = read_image(job.content).pixels[None]  # type: ignore[arg-type]
+    s = read_image(job.style).pixels[None]  # type: ignore[arg-type]
+    d = judge.measure(out, c, s)
+    weight = meta.get("style_weight")
+    if weight is None and isinstance(meta.get("config"), dict):
+        weight = meta["config"].get("style_weight")
+    return PairResult(
+        photo,
+        painting,
+        Path(job.output),
+        float(timings.get("total_s", 0.0)),
+        int(timings.get("steps", 0)),
+        d.content,
+        d.style,
+        None if weight is None else float(weight),
+    )
+
+
+def quality_sheet(
+    report: QualityReport,
+    photos: Sequence[str | os.PathLike],
+    paintings: Sequence[str | os.PathLike],
+    title: str,
+    cell: int = 160,
+) -> Image.Image:
+    """Contact sheet: a header row of the paintings, a header column of the photos, the outputs between.
+
+    Under each output: its content and style distance (``c 0.31 · s 0.05``). Only the given photos
+    and paintings are drawn (e.g. to leave out inputs that may not be published).
+    """
+    by_pair = {(r.photo, r.painting): r for r in report.rows}
+    rows, cols = [Path(p) for p in photos], [Path(s) for s in paintings]
+    size, small_size = max(10, cell // 11), max(9, cell // 14)
+    fnt, small = font(size), font(small_size)
+    line, small_line = round(size * 1.4), round(small_size * 1.4)
+    cell_h = round(cell * 0.8)
+    pad = 6
+    title_h = line + pad
+    width = (len(cols) + 1) * (cell + pad) + pad
+    height = title_h + (len(rows) + 1) * (cell_h + small_line + pad) + pad
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((pad, pad // 2), wrap(title, fnt, width - 2 * pad, 1)[0], font=fnt, fill="#000000")
+
+    def place(image: Image.Image, col: int, row: int, caption: str) -> None:
+        x = pad + col * (cell + pad)
+        y = title_h + row * (cell_h + small_line + pad)
+        img = image.convert("RGB")
+        scale = min(cell / img.width, cell_h / img.height)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS
+        )
+        sheet.paste(img, (x + (cell - img.width) // 2, y + (cell_h - img.height) // 2))
+        text = wrap(caption, small, cell, 1)[0] if caption else ""
+        draw.text((x + (cell - small.getlength(text)) / 2, y + cell_h + 2), text, font=small, fill="#404040")
+
+    for j, s in enumerate(cols):
+        place(tensor_to_pil(read_image(s, max_side=cell * 2).pixels), j + 1, 0, s.stem)
+    for i, p in enumerate(rows):
+        place(tensor_to_pil(read_image(p, max_side=cell * 2).pixels), 0, i + 1, p.stem)
+        for j, s in enumerate(cols):
+            r = by_pair.get((p.stem, s.stem))
+            if r is None:
+                continue
+            place(
+                tensor_to_pil(read_image(r.output).pixels),
+                j + 1,
+                i + 1,
+                f"c {r.content_distance:.2f} · s {r.style_distance:.2f}",
+            )
+    return sheet
+
+
+__all__ = ["PairResult", "all_pairs", "QualityReport", "measure_output", "quality_jobs", "quality_sheet", "run_quality"]

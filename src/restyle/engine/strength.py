@@ -1,0 +1,187 @@
+"""``--strength``: the content/style balance as a result, not as a raw weight.
+
+The same style weight keeps one photo almost intact and erases another (a night scene's dark
+areas give small content features, so style wins there). So instead of a weight, the user asks
+for a *content distance* (see :mod:`restyle.engine.quality`: 0 is the photo, 1 is as far from it
+as the painting is): strength ``s`` asks for :func:`target_distance` ``= CONTENT_PER_STRENGTH·s`` in
+the finished image.
+
+The calibration runs at the cheap coarsest scale of the pyramid: each probe is a short L-BFGS
+run (:data:`PROBE_STEPS` steps from the photo) with one style weight, measured on the run's own
+network features. The distance grows with the weight about like a power of it, so the search
+works on logarithms: a first step with the slope :data:`FIRST_SLOPE`, then the secant through
+the two probes closest to the target (regula falsi once the target is bracketed), at most
+:data:`MAX_PROBES` probes, stopping within :data:`TOLERANCE` (relative). A short probe paints
+less than the whole pyramid does with the same weight, by a factor that is nearly the same on
+every pair (:data:`FINISH_RATIO`), so the probes aim at ``target / FINISH_RATIO``
+(:func:`probe_distance`). The run then paints its whole pyramid with the weight found.
+:class:`WeightSearch` is the search alone (pure).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: The weight of a run that calibrates nothing (no content or no style layers): restyle's fixed
+#: default before ``--strength``.
+DEFAULT_STYLE_WEIGHT = 10.0
+#: The style weight the search starts from (the middle of the weights it found on the 30 pairs).
+START_WEIGHT = 2.0
+#: Content distance of the finished image asked for per unit of strength: 0.5 aims at 0.35.
+CONTENT_PER_STRENGTH = 0.7
+#: Content distance of the finished pyramid / that of a probe with the same weight, on the default
+#: 256 px pyramid: tubingen x starry_night 0.88, rocket x the_scream 0.79 (the probes' 20 steps
+#: overshoot what the longer, finer pyramid settles at).
+FINISH_RATIO = 0.85
+#: L-BFGS steps of one probe at the coarsest scale.
+PROBE_STEPS = 20
+#: Probes at most (each PROBE_STEPS steps at the coarsest scale).
+MAX_PROBES = 4
+#: Stop searching once a probe's distance is within this fraction of the target.
+TOLERANCE = 0.05
+#: Assumed d(log distance)/d(log weight) before two probes measure it.
+FIRST_SLOPE = 0.5
+#: The weight stays within this factor of the starting weight either way.
+RANGE = 1e4
+
+
+def target_distance(strength: float) -> float:
+    """The content distance of the finished image that strength ``strength`` (0-1) asks for."""
+    return CONTENT_PER_STRENGTH * strength
+
+
+def probe_distance(strength: float) -> float:
+    """The content distance a probe aims at for ``strength``."""
+    return target_distance(strength) / FINISH_RATIO
+
+
+@dataclass
+class WeightSearch:
+    """Search of the style weight whose probe distance is ``target``, in log-log coordinates.
+
+    Call :meth:`next_weight` for the weight to probe, then :meth:`record` its distance; :meth:`done`
+    says when to stop and :meth:`best` is the answer (the secant's estimate when no probe hit).
+    """
+
+    target: float
+    start: float
+    max_probes: int = MAX_PROBES
+    tolerance: float = TOLERANCE
+    probes: list[tuple[float, float]] = field(default_factory=list)  #: (weight, distance) measured
+
+    def record(self, weight: float, distance: float) -> None:
+        """Add one probe (a non-finite distance counts as far too strong)."""
+        self.probes.append((weight, distance if math.isfinite(distance) else math.inf))
+
+    def hit(self) -> tuple[float, float] | None:
+        """A probe within ``tolerance`` of the target, if any (the closest)."""
+        close = [p for p in self.probes if abs(p[1] - self.target) <= self.tolerance * self.target]
+        return min(close, key=lambda p: abs(math.log(p[1] / self.target))) if close else None
+
+    def done(self) -> bool:
+        """True when a probe hit the target or every probe is spent."""
+        return self.hit() is not None or len(self.probes) >= self.max_probes
+
+    def next_weight(self) -> float:
+        """The weight to try next (the estimate of the answer from the probes so far)."""
+        lo, hi = self.start / RANGE, self.start * RANGE
+        if not self.probes:
+            return self.start
+        goal = math.log(self.target)
+        pts = [(math.log(w), math.log(d) if d > 0 else -math.inf) for w, d in self.probes]
+        below = [p for p in pts if p[1] < goal]
+        above = [p for p in pts if p[1] >= goal]
+        if below and above:  # bracketed: interpolate between the closest on each side
+            # the tightest bracket (on ties in distance, e.g. a saturated curve, the weights closest in)
+            a, b = max(below, key=lambda p: (p[1], p[0])), min(above, key=lambda p: (p[1], p[0]))
+            if math.isfinite(a[1]) and math.isfinite(b[1]) and b[1] > a[1]:
+                t = (goal - a[1]) / (b[1] - a[1])
+                return _clamp(math.exp(a[0] + t * (b[0] - a[0])), lo, hi)
+            return _clamp(math.exp((a[0] + b[0]) / 2), lo, hi)
+        # closest to the goal first; on a tie (a saturated curve) the probe furthest in the direction to go
+        down = all(p[1] > goal for p in pts)
+        finite = sorted(
+            (p for p in pts if math.isfinite(p[1])), key=lambda p: (round(abs(p[1] - goal), 9), p[0] if down else -p[0])
+        )
+        slope = FIRST_SLOPE
+        if len(finite) >= 2 and finite[0][0] != finite[1][0]:
+            slope = (finite[0][1] - finite[1][1]) / (finite[0][0] - finite[1][0])
+            slope = min(max(slope, 0.1), 3.0)  # a flat or backwards secant would jump too far
+        if not finite:  # only non-finite probes: far too strong
+            return _clamp(math.exp(min(p[0] for p in pts) - math.log(100)), lo, hi)
+        x, y = finite[0]
+        step = (goal - y) / slope
+        step = max(min(step, math.log(100)), -math.log(100))  # at most 100x per probe
+        return _clamp(math.exp(x + step), lo, hi)
+
+    def best(self) -> float:
+        """The weight to paint with: the probe that hit the target, else the search's estimate."""
+        hit = self.hit()
+        return hit[0] if hit is not None else self.next_weight()
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a calibration found: the weight, the distance asked for, and every probe."""
+
+    strength: float
+    target: float  #: the probes' target (:func:`probe_distance`)
+    weight: float
+    probes: tuple[tuple[float, float], ...]
+    size: tuple[int, int]  #: (width, height) the probes ran at
+
+    def note(self) -> str:
+        """One line for the progress display and the result's notes."""
+        d = dict(self.probes).get(self.weight)
+        reached = f"content distance {d:.2f}" if d is not None else "estimated"
+        return (
+            f"strength {self.strength:g}: style weight {self.weight:.4g} ({reached}, target {self.target:.2f}, "
+            f"{len(self.probes)} probes at {self.size[0]}x{self.size[1]})"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able record for the output's metadata."""
+        return {
+            "strength": self.strength,
+            "probe_content_distance": round(self.target, 4),
+            "target_content_distance": round(target_distance(self.strength), 4),
+            "style_weight": self.weight,
+            "probes": [[w, round(d, 4) if math.isfinite(d) else None] for w, d in self.probes],
+            "size": list(self.size),
+        }
+
+
+def calibrate(strength: float, start: float, probe: Callable[[float], float], size: tuple[int, int]) -> Calibration:
+    """Find the style weight whose ``probe(weight)`` content distance is :func:`probe_distance` of ``strength``.
+
+    Strength 0 needs no search: weight 0 keeps the photo.
+    """
+    target = probe_distance(strength)
+    if target <= 0:
+        return Calibration(strength, 0.0, 0.0, (), size)
+    search = WeightSearch(target, start if start > 0 else 1.0)
+    while not search.done():
+        w = search.next_weight()
+        search.record(w, probe(w))
+    return Calibration(strength, target, search.best(), tuple(search.probes), size)
+
+
+def _clamp(v: float, lo: float, hi: float) -> float:
+    return min(max(v, lo), hi)
+
+
+__all__ = [
+    "CONTENT_PER_STRENGTH",
+    "DEFAULT_STYLE_WEIGHT",
+    "FINISH_RATIO",
+    "START_WEIGHT",
+    "MAX_PROBES",
+    "PROBE_STEPS",
+    "Calibration",
+    "WeightSearch",
+    "calibrate",
+    "probe_distance",
+    "target_distance",
+]
