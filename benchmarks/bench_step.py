@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -49,30 +48,7 @@ IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 
 def machine() -> dict[str, Any]:
     """CPU model, bf16-related flags, torch and threads."""
-    flags = precision.cpu_flags()
-    model = ""
-    try:
-        model = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if "model name" in ln
-            ),
-            "",
-        )
-    except OSError:
-        pass
-    return {
-        "cpu": model or platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "avx512_bf16": "avx512_bf16" in flags,
-        "amx_bf16": "amx_bf16" in flags,
-        "native_bf16": precision.native_bf16("cpu"),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-    }
+    return precision.machine_info()
 
 
 def spread(xs: list[float]) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from restyle.engine.events import Iterate
 from restyle.engine.inputs import load_run_inputs
 from restyle.engine.quality import Judge
 from restyle.engine.stylize import Stylizer
+from restyle.features.precision import cpu_model
 from restyle.losses.functional import tv_loss
 
 SHARED = Path("/work/shared/images")
@@ -38,13 +38,6 @@ PAIRS = [
     ("golden_gate.jpg", "composition_vii.jpg"),
 ]
 DECAYS = (0.0, 0.9, 0.95, 0.99)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def averaging(averages: dict[float, IterateAverage]) -> Callable[[Iterate], None]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 
 from restyle.config import configure
 from restyle.engine.report import all_pairs, quality_sheet, run_quality
+from restyle.features.precision import cpu_model
 from restyle.io.files import atomic_write_bytes
 
 IMAGES = Path(os.environ.get("RESTYLE_IMAGES", "/work/shared/images"))
@@ -42,16 +42,6 @@ def find(stem: str) -> Path:
     if not hits:
         raise SystemExit(f"no image {stem}.* in {IMAGES}")
     return hits[0]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:

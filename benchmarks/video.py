@@ -41,6 +41,7 @@ from PIL import Image, ImageDraw
 
 from restyle.config import RunConfig
 from restyle.engine.pyramid import resize
+from restyle.features.precision import cpu_model
 from restyle.io.image import read_image, read_metadata
 from restyle.video.driver import frame_size, stylize_video, work_dir
 from restyle.video.flow import consistency_mask, optical_flow, temporal_error
@@ -196,7 +197,7 @@ def main() -> None:
     record: dict[str, Any] = {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "torch": torch.__version__,
             "opencv": cv2.__version__,
             "threads": torch.get_num_threads(),
@@ -284,16 +285,6 @@ def timing(source: np.ndarray, style: Path, d: Path, args: argparse.Namespace) -
 def _resized(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     """A source frame as the driver sees it (the same resize)."""
     return resize(tensor(rgb)[None], size)[0]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def _dump(record: dict[str, Any], path: Path | None) -> None:

@@ -13,6 +13,8 @@ anything is compared or recorded (the result's metadata names fp32 or bf16, neve
 from __future__ import annotations
 
 import functools
+import os
+import platform
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,17 +27,43 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The first CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none, e.g. macOS)."""
+def _cpuinfo(keys: tuple[str, ...], cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The first CPU's value of the first of ``keys`` in ``/proc/cpuinfo`` ("" where there is none, e.g. macOS)."""
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return frozenset()
+        return ""
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+        if key.strip() in keys:
+            return value.strip()
+    return ""
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The first CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none, e.g. macOS)."""
+    return frozenset(_cpuinfo(("flags", "Features"), cpuinfo).split())
+
+
+def cpu_model() -> str:
+    """The CPU's model name, for reports (benchmarks state the machine they measured)."""
+    return _cpuinfo(("model name",)) or platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, object]:
+    """CPU model, cores, bf16-related flags, torch version and threads: the header of every benchmark's JSON."""
+    flags = cpu_flags()
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "native_bf16": native_bf16("cpu"),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
 
 
 def torch_native_bf16() -> bool:
