@@ -9,15 +9,18 @@ import torch
 
 from helpers import make_image
 from restyle.config import RunConfig
+from restyle.engine import stylize
 from restyle.engine.quality import Judge
 from restyle.engine.strength import (
     CONTENT_PER_STRENGTH,
     FINISH_RATIO,
     MAX_PROBES,
+    PROBE_STEPS,
     TOLERANCE,
     WeightSearch,
     calibrate,
     probe_distance,
+    probe_steps,
     target_distance,
 )
 from restyle.engine.stylize import Stylizer
@@ -74,8 +77,13 @@ def test_schedule_spends_steps_at_coarse_scales():
     assert RunConfig(iterations=3, coarse_factor=2).scale_iterations(2) == [6, 3]
 
 
-def test_more_strength_paints_more(tiny_weights):
-    """Monotone: a higher strength gives a higher content distance and a lower style distance."""
+def test_more_strength_paints_more(tiny_weights, monkeypatch):
+    """Monotone: a higher strength gives a higher content distance and a lower style distance.
+
+    With probes of the full PROBE_STEPS, as the default run has them (a run this short would get
+    1-step probes from probe_steps' budget).
+    """
+    monkeypatch.setattr(stylize, "probe_steps", lambda coarse: PROBE_STEPS)
     photo, painting = make_image(48, 40, 1), make_image(40, 40, 2)
     judge = Judge(tiny_weights, size=48)
     measured = []
@@ -117,3 +125,11 @@ def test_resume_keeps_the_calibrated_weight_and_the_image(tiny_weights):
     result = resumed.run(None, resume=first.checkpoint)
     assert result.style_weight == reference.style_weight and result.calibration == reference.calibration
     assert torch.equal(result.pixels, reference.pixels)
+
+
+def test_probes_never_cost_more_than_half_the_coarsest_scale():
+    assert probe_steps(188) == PROBE_STEPS  # the default 512 px run: full probes
+    for coarse in (1, 2, 8, 20, 40, 160, 1000):
+        steps = probe_steps(coarse)
+        assert 1 <= steps <= PROBE_STEPS
+        assert MAX_PROBES * steps <= max(coarse / 2, MAX_PROBES)

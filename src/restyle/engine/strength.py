@@ -39,6 +39,16 @@ FINISH_RATIO = 0.85
 PROBE_STEPS = 20
 #: Probes at most (each PROBE_STEPS steps at the coarsest scale).
 MAX_PROBES = 4
+
+
+def probe_steps(coarse_steps: int) -> int:
+    """Steps of each probe for a run whose coarsest scale runs ``coarse_steps``: :data:`PROBE_STEPS`, but
+    all probes together never more than half that scale's own steps (at least 1 each), so calibrating
+    a short run stays cheap. The default 512 px run (188 coarse steps) gets the full 20.
+    """
+    return max(1, min(PROBE_STEPS, coarse_steps // (2 * MAX_PROBES)))
+
+
 #: Stop searching once a probe's distance is within this fraction of the target.
 TOLERANCE = 0.05
 #: Assumed d(log distance)/d(log weight) before two probes measure it.
@@ -173,6 +183,7 @@ def _clamp(v: float, lo: float, hi: float) -> float:
 
 
 __all__ = [
+    "probe_steps",
     "CONTENT_PER_STRENGTH",
     "DEFAULT_STYLE_WEIGHT",
     "FINISH_RATIO",

@@ -41,6 +41,7 @@ from restyle.engine.strength import (
     START_WEIGHT,
     Calibration,
     calibrate,
+    probe_steps,
 )
 from restyle.engine.targets import TargetCache
 from restyle.engine.tiling import TILED_FORMULAS, Tile, TiledObjective, Tiler, layer_stride, plan_tiles
@@ -330,7 +331,7 @@ class Stylizer:
         schedule = self.schedule(self.pyramid(inputs))
         plan = [p.steps for p in schedule]
         try:  # calibrated at the coarsest scale
-            first_note = self._set_style_weight(state, images, sizes[0], timer)
+            first_note = self._set_style_weight(state, images, sizes[0], timer, plan[0])
         except (RuntimeError, MemoryError) as e:  # an allocation failure before the first step: one error
             self._allocation_failed(e, state)
             raise
@@ -405,7 +406,9 @@ class Stylizer:
         steps = self.config.scale_iterations(len(sizes))
         return tuple(ScaleSteps(w, h, n) for (w, h), n in zip(sizes, steps, strict=True))
 
-    def _set_style_weight(self, state: RunState, images: _RunImages, longest: int, timer: dict[str, float]) -> str:
+    def _set_style_weight(
+        self, state: RunState, images: _RunImages, longest: int, timer: dict[str, float], coarse_steps: int
+    ) -> str:
         """The style weight of this run into the loss: as given, else calibrated for ``strength`` once.
 
         Returns the calibration's note for the first step's event ("" when nothing was calibrated).
@@ -416,7 +419,7 @@ class Stylizer:
             state.style_weight = c.style_weight if c.style_weight is not None else DEFAULT_STYLE_WEIGHT
             if c.style_weight is None and self.content_layers and self.style_layers:
                 ts = time.perf_counter()
-                calibration = self.calibrate(images, longest)
+                calibration = self.calibrate(images, longest, probe_steps(coarse_steps))
                 timer["calibrate_s"] = time.perf_counter() - ts
                 state.style_weight, state.calibration = calibration.weight, calibration.to_dict()
                 note = calibration.note()
@@ -424,10 +427,10 @@ class Stylizer:
         self.loss.weights["style"] = state.style_weight
         return note
 
-    def calibrate(self, images: _RunImages, longest: int) -> Calibration:
+    def calibrate(self, images: _RunImages, longest: int, steps: int = PROBE_STEPS) -> Calibration:
         """The style weight that gives ``config.strength``'s content distance at ``longest`` px.
 
-        Each probe runs :data:`~restyle.engine.strength.PROBE_STEPS` L-BFGS steps from the photo
+        Each probe runs ``steps`` (:func:`~restyle.engine.strength.probe_steps`) L-BFGS steps from the photo
         (whatever ``init`` is: the balance is what is measured) with one weight, and measures the
         content distance on this network's content layers, against the photo and the painting
         stretched to the photo's shape (the measure of :mod:`restyle.engine.quality`).
@@ -449,7 +452,7 @@ class Stylizer:
             self.loss.weights["style"] = weight
             x = photo.detach().clone().requires_grad_(True)
             opt = make_optimizer(lbfgs, x)
-            for _ in range(PROBE_STEPS):
+            for _ in range(steps):
                 self._step(opt, x)
             with torch.no_grad():
                 f = self.extractor(x.detach().clamp(0, 1))
