@@ -34,6 +34,8 @@ def _auto_precision_is_fp32() -> Iterator[None]:
     """
     mp = pytest.MonkeyPatch()
     mp.setattr(precision, "native_bf16", lambda device: False)
+    # The environment reaches what the suite starts: Ray workers, CLI subprocesses, the web app's workers.
+    mp.setenv(precision.AUTO_ENV, "fp32")
     yield
     mp.undo()
 

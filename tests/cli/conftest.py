@@ -64,6 +64,10 @@ def fast(tiny_weights_file: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         "relu1_1,relu2_1",
         "--content-layers",
         "relu2_2",
+        # A fixed weight: --strength's calibration probes would be most of such a short run's work (and they
+        # are tested in tests/engine/test_strength.py and by test_default_run_calibrates_the_style_weight).
+        "--style-weight",
+        "10",
     ]
 
 

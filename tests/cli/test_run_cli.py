@@ -48,6 +48,17 @@ def test_classic_form_writes_the_image_with_metadata(cli, images, fast, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out.png"]  # no checkpoint, partial or temp file
 
 
+def test_default_run_calibrates_the_style_weight(cli, images, fast, tmp_path):
+    """Without --style-weight, --strength's calibration picks the weight: said on the console and in the metadata."""
+    without_weight = fast[: fast.index("--style-weight")] + fast[fast.index("--style-weight") + 2 :]
+    result = cli("run", images["content"], images["style"], "-o", "out.png", *without_weight, "--iterations", "16")
+    assert result.exit_code == 0, result.stderr
+    assert "strength 0.5: style weight" in result.stderr
+    meta = read_metadata(tmp_path / "out.png")
+    assert meta["config"]["style_weight"] is None and meta["calibration"]["strength"] == 0.5
+    assert meta["style_weight"] == meta["calibration"]["style_weight"] > 0
+
+
 def test_default_output_quiet_json_and_intermediates(cli, images, fast, tmp_path):
     result = cli("run", images["content"], images["style"], *fast, "-q", "--json", "run.json", "--save-every", "1")
     assert result.exit_code == 0 and result.stderr == "" and result.stdout == ""

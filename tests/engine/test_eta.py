@@ -79,7 +79,8 @@ def test_the_run_emits_its_schedule_and_the_total_is_its_sum(tiny_weights) -> No
     events = []
     stylizer.run(make_image(128, 96, 1), make_image(64, 64, 2), events.append)
     schedule = events[0].schedule
-    assert schedule == (ScaleSteps(64, 48, 2), ScaleSteps(128, 96, 2))
+    assert config.scale_iterations(2) == [5, 2]  # --coarse-factor 2.5 at the coarser scale
+    assert schedule == (ScaleSteps(64, 48, 5), ScaleSteps(128, 96, 2))
     assert all(e.schedule == schedule for e in events)
     assert [(p.width, p.height) for p in schedule] == [events[0].size, events[-1].size]
     assert sum(p.steps for p in schedule) == events[-1].total_steps == len(events)

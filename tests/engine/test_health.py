@@ -142,7 +142,15 @@ def test_join_notes():
 
 
 # ------------------------------------------------------------------ integration in Stylizer.run
-FAST = {"size": 32, "scales": 1, "iterations": 8, "style_layers": "relu1_1,relu2_1", "content_layers": "relu2_2"}
+# A fixed style weight (the default before --strength): these tests count and inject steps of the guard.
+FAST = {
+    "size": 32,
+    "scales": 1,
+    "iterations": 8,
+    "style_layers": "relu1_1,relu2_1",
+    "content_layers": "relu2_2",
+    "style_weight": 10.0,
+}
 
 
 def stylizer(tiny_weights, **overrides) -> Stylizer:

@@ -13,7 +13,15 @@ from restyle.engine.stylize import MAX_RETRIES
 from restyle.errors import NumericalError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-FAST = {"size": 32, "scales": 1, "iterations": 6, "style_layers": "relu1_1,relu2_1", "content_layers": "relu2_2"}
+# A fixed style weight (the default before --strength): these tests count and inject steps of the guard.
+FAST = {
+    "size": 32,
+    "scales": 1,
+    "iterations": 6,
+    "style_layers": "relu1_1,relu2_1",
+    "content_layers": "relu2_2",
+    "style_weight": 10.0,
+}
 
 
 def stylizer(tiny_weights, **overrides) -> Stylizer:

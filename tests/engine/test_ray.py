@@ -41,6 +41,7 @@ BASE = RunConfig(
     device="cpu",
     style_layers=coerce("style_layers", "relu1_1,relu2_1"),
     content_layers=coerce("content_layers", "relu2_2"),
+    style_weight=10.0,  # fixed: these tests are about the executor, not the strength calibration
 )
 
 

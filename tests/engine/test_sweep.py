@@ -23,7 +23,7 @@ from restyle.features.convert import VGGWeights
 from restyle.features.preprocessing import CAFFE, TORCHVISION
 from restyle.io.image import ImageData, read_image
 
-BASE = RunConfig(size=40, iterations=2, scales=1, optimizer="adam", device="cpu")
+BASE = RunConfig(size=40, iterations=2, scales=1, optimizer="adam", device="cpu", style_weight=10.0)  # no calibration
 
 
 @pytest.fixture(scope="module")

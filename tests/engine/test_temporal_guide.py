@@ -25,6 +25,7 @@ CONFIG = RunConfig(
     style_layers={"relu1_1": 1.0, "relu2_1": 1.0},
     content_layers={"relu2_2": 1.0},
     model="vgg16",
+    style_weight=10.0,  # fixed: the guide's effect is measured against one weight
 )
 CONTENT, STYLE, START = make_image(48, 48, 1), make_image(48, 48, 2), make_image(48, 48, 3)
 

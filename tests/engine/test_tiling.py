@@ -22,7 +22,12 @@ from restyle.io.image import write_image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SHALLOW = {"content_layers": {"relu3_2": 1.0}, "style_layers": {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0}}
+# A fixed style weight: tiled and untiled runs compare steps, not the strength calibration.
+SHALLOW = {
+    "content_layers": {"relu3_2": 1.0},
+    "style_layers": {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0},
+    "style_weight": 10.0,
+}
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_resolves_to_bf16_only_where_it_is_native(monkeypatch, native) -> None:
     monkeypatch.setattr(precision, "native_bf16", lambda device: native)
+    monkeypatch.delenv(precision.AUTO_ENV, raising=False)  # the suite's fp32 pin (tests/conftest.py)
     assert resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
     assert resolve_precision("fp32", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"  # asked for explicitly: even where slow
@@ -84,3 +85,12 @@ def test_records_from_before_the_setting_compare_as_fp32() -> None:
     del old["precision"]
     assert image_settings(old) == image_settings(RunConfig(precision="fp32"))
     assert image_settings(old) != image_settings(RunConfig(precision="bf16"))
+
+
+def test_the_environment_fixes_what_auto_means(monkeypatch) -> None:
+    monkeypatch.setenv(precision.AUTO_ENV, "bf16")
+    assert precision.resolve_precision("auto", "cpu") == "bf16"
+    assert precision.resolve_precision("fp32", "cpu") == "fp32"  # an explicit choice still wins
+    monkeypatch.setenv(precision.AUTO_ENV, "fp16")
+    with pytest.raises(ValueError, match="RESTYLE_AUTO_PRECISION"):
+        precision.resolve_precision("auto", "cpu")

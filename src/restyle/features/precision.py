@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
+#: Environment variable that fixes what ``precision=auto`` resolves to (see :func:`resolve_precision`).
+AUTO_ENV = "RESTYLE_AUTO_PRECISION"
 #: The dtype each concrete precision runs the network in.
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 #: /proc/cpuinfo flags of native bf16 dot products: AVX-512 BF16 (Zen4, Cooper Lake) and AMX (Sapphire Rapids).
@@ -103,12 +105,20 @@ def _this_cpu_native_bf16() -> bool:
 def resolve_precision(precision: str, device: torch.device | str) -> str:
     """``fp32`` or ``bf16``: ``auto`` becomes bf16 where :func:`native_bf16`, else fp32.
 
-    ``device`` may be ``auto`` (cuda when available, as the run resolves it).
+    ``device`` may be ``auto`` (cuda when available, as the run resolves it). The environment
+    variable :data:`AUTO_ENV` (``fp32`` or ``bf16``) fixes what ``auto`` means for this process and
+    every process it starts (Ray workers, subprocesses): one precision across a mixed cluster, or
+    fp32 everywhere in the test suite.
     """
     if precision != "auto":
         if precision not in DTYPES:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         return precision
+    forced = os.environ.get(AUTO_ENV, "")
+    if forced:
+        if forced not in DTYPES:
+            raise ValueError(f"{AUTO_ENV} must be fp32 or bf16, got {forced!r}")
+        return forced
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return "bf16" if native_bf16(device) else "fp32"
