@@ -265,10 +265,7 @@ class LocalExecutor:
             if report is not None:
                 report.model = self.pool.loaded[-1]
             emit(ModelLoaded(job, index, total, f"model: {stylizer.model}; device: {stylizer.device}"))
-        resume = prepared.resume
-        source = job.checkpoint_file or checkpoint_path(job.output)
-        emit(JobStarted(job, index, total, resume.step if resume else None, str(source) if resume else ""))
-        out, config = job.output, prepared.config
+        emit(started(job, index, total, prepared))
         steps = [0]
 
         def step(event: Iterate) -> None:
@@ -277,15 +274,11 @@ class LocalExecutor:
             steps[0] = event.total_steps
             emit(JobStep(job, index, total, event))
 
-        callback: Callback = combine(
-            step,
-            CheckpointWriter(out, config.checkpoint_every),
-            IntermediateWriter(out, config.save_every, config.bit_depth),
-        )
+        callback: Callback = combine(step, file_writers(job, prepared.config))
         self._running = stylizer
         stylizer.on_tile = lambda tile: emit(JobTile(job, index, total, tile))
         try:
-            result = stylizer.run(prepared.inputs, None, callback, resume=resume)
+            result = stylizer.run(prepared.inputs, None, callback, resume=prepared.resume)
         except RestyleError as e:
             emit(JobFailed(job, index, total, str(e)))
             return JobResult(job, "failed", str(e), exception=e)
@@ -306,6 +299,21 @@ class LocalExecutor:
     def _prepare(self, job: Job) -> PreparedJob | None:
         """Load and fingerprint the job's inputs once; None when its output is already finished."""
         return prepare_job(job, self.config, skip_finished=self.skip_finished, auto_resume=self.auto_resume)
+
+
+def started(job: Job, index: int, total: int, prepared: PreparedJob) -> JobStarted:
+    """The :class:`JobStarted` of a prepared job: naming the checkpoint it resumes from, if it does."""
+    resume = prepared.resume
+    source = job.checkpoint_file or checkpoint_path(job.output)
+    return JobStarted(job, index, total, resume.step if resume else None, str(source) if resume else "")
+
+
+def file_writers(job: Job, config: RunConfig) -> Callback:
+    """What a job's steps write next to its output: checkpoints and intermediates, as ``config`` asks."""
+    return combine(
+        CheckpointWriter(job.output, config.checkpoint_every),
+        IntermediateWriter(job.output, config.save_every, config.bit_depth),
+    )
 
 
 def prepare_job(

@@ -54,15 +54,21 @@ from restyle.engine.events import (
     JobEvent,
     JobFailed,
     JobSkipped,
-    JobStarted,
     JobStep,
     Listener,
     ModelLoaded,
-    combine,
 )
-from restyle.engine.executor import BatchReport, PreparedJob, StylizerPool, prepare_job, record_result
+from restyle.engine.executor import (
+    BatchReport,
+    PreparedJob,
+    StylizerPool,
+    file_writers,
+    prepare_job,
+    record_result,
+    started,
+)
 from restyle.engine.inputs import RunInputs
-from restyle.engine.job import CheckpointWriter, IntermediateWriter, Job, JobResult, checkpoint_path
+from restyle.engine.job import Job, JobResult
 from restyle.engine.signals import GracefulStop
 from restyle.engine.stylize import Stylizer, StylizeResult
 from restyle.engine.targets import TargetCache
@@ -607,16 +613,10 @@ class RayExecutor:
             self._tasks += 1
             task = _Task(self._tasks, prepared.config, prepared.inputs, prepared.resume)
             ref = worker.actor.run.remote(task)
-            out, config = job.output, prepared.config
-            writers = combine(
-                CheckpointWriter(out, config.checkpoint_every),
-                IntermediateWriter(out, config.save_every, config.bit_depth),
-            )
+            writers = file_writers(job, prepared.config)
             running[worker.name] = _Running(index, task.id, prepared, ref, attempt, writers)
             emit(JobAssigned(job, index, total, worker.name, attempt))
-            resume = prepared.resume
-            source = job.checkpoint_file or checkpoint_path(job.output)
-            emit(JobStarted(job, index, total, resume.step if resume else None, str(source) if resume else ""))
+            emit(started(job, index, total, prepared))
 
     def _wait(
         self,
