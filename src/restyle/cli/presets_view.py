@@ -43,6 +43,13 @@ L-BFGS bounds every step to half the pixel range (restyle's own recipe never com
 guard restores the last good image when the loss jumps 10x above its best, resets the optimiser
 when the loss stops changing, and warns when a result is flat or its loss never fell.
 
+**Every preset paints**: [presets.png](presets.png) shows all six on two pairs at 256 px with each
+preset's own iterations, on VGG16 (the offline default), each cell captioned with its wall-clock
+and final loss terms (`PYTHONPATH=src python benchmarks/presets_sheet.py`; numbers in
+`benchmarks/README.md`).
+
+![every preset on tubingen x starry_night and chelsea x the_scream](presets.png)
+
 **Layers.** In the seeds (and Keras' `blockB_convC`) `convB_C` is the conv output *after* its ReLU,
 restyle's `reluB_C` (restyle's `convB_C` is before the ReLU).
 
