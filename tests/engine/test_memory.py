@@ -12,7 +12,7 @@ from restyle.config import RunConfig
 from restyle.engine import memory, stylize
 from restyle.engine.inputs import load_run_inputs
 from restyle.engine.memory import OutOfMemory, activation_bytes, available_memory, is_allocation_failure
-from restyle.engine.plan import plan_run
+from restyle.engine.plan import TILED_COST, StepCost, plan_run
 from restyle.engine.stylize import Stylizer
 from restyle.features.vgg import VGGFeatures
 from restyle.losses.perceptual import PerceptualLoss
@@ -139,7 +139,7 @@ def test_other_runtime_errors_are_not_swallowed(tiny_weights, monkeypatch) -> No
 
 
 def test_plan_lists_the_scales(tiny_weights) -> None:
-    config = RunConfig(size=200, scales=2, iterations=3, device="cpu")
+    config = RunConfig(size=200, scales=2, iterations=3, coarse_factor=2.5, device="cpu")
     stylizer = Stylizer(config, weights=tiny_weights)
     plan = plan_run(stylizer, load_run_inputs(config, make_image(200, 150), make_image(64, 64, 2)))
     assert [s.size for s in plan.scales] == [(100, 75), (200, 150)] and [s.steps for s in plan.scales] == [
@@ -148,4 +148,17 @@ def test_plan_lists_the_scales(tiny_weights) -> None:
     ]  # x2.5 coarse
     assert plan.peak == plan.scales[-1].memory and plan.fits and plan.available > 0
     small, large = (s.seconds_per_step for s in plan.scales)
-    assert small is not None and large == pytest.approx(small * 4, rel=1e-6) and plan.seconds > 0
+    # priced by a fixed part plus one per pixel: 4x the pixels costs more, but at most 4x
+    assert small is not None and large is not None and small < large <= small * 4 * (1 + 1e-9) and plan.seconds > 0
+
+
+def test_step_cost_is_the_line_through_the_probes() -> None:
+    cost = StepCost.fit([(1000, 0.3), (4000, 0.6)])  # 0.2 s fixed + 1e-4 s per pixel
+    assert cost.fixed == pytest.approx(0.2) and cost.per_pixel == pytest.approx(1e-4)
+    assert cost.seconds(16000) == pytest.approx(1.8)  # by pixels alone from the small probe: 4.8 s
+    assert cost.seconds(16000, tiles=4) == pytest.approx(4 * 0.2 + 1.6 * TILED_COST)
+    noisy = StepCost.fit([(1000, 0.5), (4000, 0.6)])  # 0.467 s fixed: a line, kept
+    assert noisy.seconds(4000) == pytest.approx(0.6)
+    backwards = StepCost.fit([(1000, 0.3), (4000, 0.2)])  # noise made the large probe faster
+    assert backwards.fixed == 0 and backwards.seconds(4000) == pytest.approx(0.2)
+    assert StepCost.fit([(1000, 0.3)]).seconds(2000) == pytest.approx(0.6)

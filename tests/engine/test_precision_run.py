@@ -10,6 +10,7 @@ from restyle.config import RunConfig
 from restyle.engine import memory
 from restyle.engine.stylize import Stylizer
 from restyle.engine.tiling import TiledObjective, layer_stride, plan_tiles
+from restyle.features import precision
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -95,3 +96,24 @@ def test_the_bf16_estimate_matches_autograd_and_is_smaller(tiny_weights, size) -
     # Smaller activations; the style layers' fp32 copies (for the Grams) give back part of the saving.
     assert est.activations < 0.6 * fp32.activations and est.losses > fp32.losses
     assert est.saved < fp32.saved and est.total < fp32.total
+
+
+def test_a_resume_keeps_the_precision_auto_resolved_to_on_the_first_machine(tiny_weights, monkeypatch) -> None:
+    """``auto`` is bf16 on one machine and fp32 on another (a Ray retry elsewhere): the resumed run stays bf16."""
+    config = RunConfig(iterations=4, size=48, scales=2, device="cpu")  # precision auto
+    content, style = make_image(48, 36, 1), make_image(48, 48, 2)
+    monkeypatch.setenv(precision.AUTO_ENV, "bf16")  # the first machine has native bf16
+    whole = Stylizer(config, weights=tiny_weights).run(content, style)
+    st = Stylizer(config, weights=tiny_weights)
+    stopped = st.run(content, style, lambda e: st.request_stop() if e.step == 3 else None)
+    assert stopped.checkpoint is not None and stopped.checkpoint.precision == "bf16"
+    monkeypatch.setenv(precision.AUTO_ENV, "fp32")  # the second one does not
+    elsewhere = Stylizer(config, weights=tiny_weights)
+    assert elsewhere.precision == "fp32"
+    seen = []
+    resumed = elsewhere.run(None, None, lambda e: seen.append(elsewhere.extractor.dtype), resume=stopped.checkpoint)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert resumed.config.precision == "bf16" and torch.equal(resumed.pixels, whole.pixels)
+    # the Stylizer serves later jobs in its own precision again
+    assert elsewhere.precision == "fp32" and elsewhere.extractor.net[0].weight.dtype == torch.float32
+    assert elsewhere.loss.extractor is elsewhere.extractor

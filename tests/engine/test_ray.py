@@ -14,9 +14,9 @@ import torch
 from helpers import make_image
 from restyle.config import RunConfig, coerce
 from restyle.engine.batch import plan_jobs, run_batch
-from restyle.engine.events import JobFailed, JobFinished, JobStarted, JobStep, ModelLoaded
+from restyle.engine.events import JobFailed, JobFinished, JobStarted, JobStep, JobTile, ModelLoaded
 from restyle.engine.executor import LocalExecutor
-from restyle.engine.job import checkpoint_path, partial_path
+from restyle.engine.job import Job, checkpoint_path, partial_path
 from restyle.engine.ray_executor import (
     JobAssigned,
     RayExecutor,
@@ -224,3 +224,15 @@ def test_workers_that_cannot_start_end_the_run_in_one_line(tmp_path, folders, ti
         "no restyle on this node" in str(raised.value) or "helpers" in str(raised.value)
     )
     assert not any(j.output.exists() for j in jobs)
+
+
+def test_a_tiled_job_on_a_worker_reports_its_tiles(tmp_path, folders, tiny_weights) -> None:
+    """Tile i/N of long steps travels back from the worker like the steps do (throttled to the newest)."""
+    config = BASE.replace(size=96, tile=40)
+    jobs = [Job(tmp_path / "o.png", folders["photos"] / "a.png", folders["styles"] / "s1.png")]
+    events: list[object] = []
+    with RayExecutor(config, weights=tiny_weights, workers=1) as executor:
+        assert executor.run(jobs, events.append).counts() == {"done": 1}
+    tiles = [e.tile for e in events if isinstance(e, JobTile)]
+    assert tiles and all(t.tiles > 1 and 1 <= t.tile <= t.tiles for t in tiles)
+    assert {t.phase for t in tiles} <= {"statistics", "gradient"} and tiles[-1].step == 2

@@ -270,10 +270,42 @@ def test_config_schema_follows_runconfig(make_client) -> None:
         assert client.get("/openapi.json").json()["paths"]["/api/jobs"]["post"]["requestBody"]
 
 
-def test_eta_weights_each_scale_by_its_pixels() -> None:
-    from restyle.web.app import _eta
+def test_eta_is_the_workers_per_scale_estimate_counted_down(tmp_path) -> None:
+    """The worker prices the steps left with RunETA (a coarse step is cheap, a fine one dear); the API
+    counts that estimate down between updates."""
+    import time
+    from types import SimpleNamespace
 
-    row = {"state": "running", "step": 100, "total_steps": 300, "scales": 3, "scale": 0, "elapsed": 10.0}
-    assert _eta(row) == pytest.approx(200.0)  # 100 steps at 1/16 of the pixels took 10 s; 100 x (4 + 16) of those left
-    assert _eta({**row, "step": 250, "scale": 2, "elapsed": 130.0}) == pytest.approx(80.0)
-    assert _eta({**row, "state": "done"}) is None and _eta({**row, "step": 0}) is None
+    from PIL import Image
+
+    from restyle.engine.eta import RunETA, ScaleSteps
+    from restyle.engine.events import JobStep
+    from restyle.web.app import _eta
+    from restyle.web.worker import WorkerSettings, _Forwarder
+
+    schedule = (ScaleSteps(64, 48, 20), ScaleSteps(128, 96, 8))
+    updates: list[dict] = []
+    store = SimpleNamespace(update=lambda job_id, **v: updates.append(v), bump_preview=lambda job_id: None)
+    forward = _Forwarder(store, "j", tmp_path, WorkerSettings(progress_seconds=0.0, checkpoint_seconds=1e9))
+    reference = RunETA(schedule)
+    for step, (scale, scale_step, elapsed) in enumerate([(0, 1, 1.0), (0, 2, 1.5), (0, 3, 2.0)], 1):
+        it = SimpleNamespace(
+            step=step,
+            total_steps=28,
+            scale=scale,
+            scales=2,
+            scale_step=scale_step,
+            size=(64, 48),
+            losses={"total": 1.0},
+            elapsed=elapsed,
+            schedule=schedule,
+            image=lambda: Image.new("RGB", (8, 8)),
+        )
+        forward(JobStep(job=SimpleNamespace(output=tmp_path / "out.png"), index=0, total=1, iterate=it))
+        reference.observe(scale, scale_step, elapsed)
+    # 17 coarse steps at 0.5 s, then 8 fine ones priced at 4x the pixels: 8.5 + 16 s
+    assert updates[-1]["eta_s"] == pytest.approx(reference.remaining()) == pytest.approx(24.5)
+    row = {"state": "running", "eta_s": 24.5, "eta_at": time.time() - 4.0}
+    assert _eta(row) == pytest.approx(20.5, abs=0.5)
+    assert _eta({**row, "eta_at": time.time() - 60}) == 0.0
+    assert _eta({**row, "state": "done"}) is None and _eta({**row, "eta_s": None}) is None

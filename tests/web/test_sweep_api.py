@@ -236,7 +236,7 @@ def test_a_data_dir_from_before_sweeps_is_upgraded(tmp_path: Path) -> None:
 def test_sweep_eta_adds_the_cells_still_to_run() -> None:
     from restyle.web.app import _sweep_eta
 
-    row = {"state": "running", "step": 50, "total_steps": 100, "scales": 1, "scale": 0, "elapsed": 5.0}
+    row = {"state": "running", "step": 50, "total_steps": 100, "scales": 1, "scale": 0, "elapsed": 5.0, "eta_s": 5.0}
     row |= {"cells": {"0": {"time_s": 8.0}}, "cells_done": 1, "sweep": {"cells": [{}, {}, {}, {}]}}
     assert _sweep_eta(row) == pytest.approx(5.0 + 2 * 8.0)  # the running cell's 5 s, then two cells like the first
     before = {**row, "cells": {}, "cells_done": 0}

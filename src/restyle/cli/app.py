@@ -32,7 +32,7 @@ from restyle.engine.batch import is_batch, plan_jobs, plan_resume, run_batch
 from restyle.engine.executor import BatchReport, StylizerPool
 from restyle.engine.inputs import load_run_inputs
 from restyle.engine.job import Job
-from restyle.engine.plan import PROBE_SIDE, plan_run
+from restyle.engine.plan import PROBE_SIDES, plan_run
 from restyle.engine.signals import Aborted, GracefulStop
 from restyle.errors import ConfigError
 from restyle.features import weights as registry
@@ -232,7 +232,8 @@ def print_plans(jobs: list[Job], config: RunConfig) -> None:
                 say(
                     console,
                     f"about {plan.seconds:.0f} s of optimisation on this machine "
-                    f"({torch.get_num_threads()} threads); step time measured at {PROBE_SIDE} px, scaled",
+                    f"({torch.get_num_threads()} threads); step time measured at "
+                    f"{' and '.join(map(str, PROBE_SIDES))} px and priced per size",
                 )
         else:
             say(console, f"{job.label}: {peak.size[0]}x{peak.size[1]}, peak {peak.total / 1e9:.2f} GB")

@@ -46,6 +46,8 @@ class Checkpoint:
     average: dict[str, Any] | None = None  #: the iterate's moving average (``--ema``), IterateAverage.state_dict
     style_weight: float | None = None  #: the style weight in use (calibrated from ``strength``, or as given)
     calibration: dict[str, Any] | None = None  #: the strength calibration's record, if one ran
+    #: the precision the run computed in (``precision=auto`` resolved): a resume keeps it on any machine
+    precision: str | None = None
     version: int = FORMAT_VERSION
 
 

@@ -12,8 +12,10 @@ from restyle.engine.memory import MemoryEstimate, available_memory
 from restyle.engine.pyramid import fit_size
 from restyle.engine.stylize import Stylizer
 
-#: Longest side of the image the step time is measured on (then scaled by pixel count).
-PROBE_SIDE = 128
+#: Longest sides of the two images the step time is measured on: a step costs about a fixed part
+#: plus a part per pixel, and the line through two sizes prices any size (one small probe scaled by
+#: pixels alone over-prices large steps: the small probe's fixed costs are counted once per pixel).
+PROBE_SIDES = (128, 256)
 #: Cost of a tiled step per box pixel relative to an untiled one (an extra forward without gradients).
 TILED_COST = 1.35
 
@@ -25,7 +27,7 @@ class ScalePlan:
     size: tuple[int, int]  #: (width, height)
     steps: int
     memory: MemoryEstimate  #: the estimate of one step at this scale
-    seconds_per_step: float | None  #: measured on a small probe and scaled by pixels (None: not measured)
+    seconds_per_step: float | None  #: priced by :class:`StepCost` from two small probes (None: not measured)
     tiles: int = 0  #: tiles of each step (0: untiled)
 
 
@@ -55,6 +57,36 @@ class RunPlan:
         return sum(s.steps * (s.seconds_per_step or 0.0) for s in self.scales)
 
 
+@dataclass(frozen=True)
+class StepCost:
+    """Seconds of one step as ``fixed + per_pixel * pixels``, fitted through probe steps of two sizes."""
+
+    fixed: float
+    per_pixel: float
+
+    @classmethod
+    def fit(cls, points: list[tuple[int, float]]) -> StepCost:
+        """The line through ``(pixels, seconds)`` points (least squares; the fixed part never below 0).
+
+        One point (or a line that would need a negative fixed part) is priced by pixels alone.
+        """
+        if len(points) >= 2:
+            n = len(points)
+            mx, my = sum(p for p, _ in points) / n, sum(t for _, t in points) / n
+            var = sum((p - mx) ** 2 for p, _ in points)
+            slope = sum((p - mx) * (t - my) for p, t in points) / var if var > 0 else 0.0
+            if slope > 0 and my - slope * mx >= 0:
+                return cls(my - slope * mx, slope)
+        pixels, seconds = max(points)
+        return cls(0.0, seconds / pixels)
+
+    def seconds(self, pixels: int, tiles: int = 0) -> float:
+        """One step over ``pixels`` (of every tile box, halos included, when ``tiles`` > 0)."""
+        if tiles:  # each tile runs a no-grad Gram pass and a gradient pass, and pays the fixed part
+            return tiles * self.fixed + self.per_pixel * pixels * TILED_COST
+        return self.fixed + self.per_pixel * pixels
+
+
 def measure_step(stylizer: Stylizer, size: tuple[int, int], repeats: int = 2) -> float:
     """Seconds of one forward + input-gradient of ``stylizer``'s loss at ``size`` (median of ``repeats``, warm)."""
     gen = torch.Generator().manual_seed(0)
@@ -77,22 +109,23 @@ def measure_step(stylizer: Stylizer, size: tuple[int, int], repeats: int = 2) ->
 
 
 def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) -> RunPlan:
-    """The plan of ``stylizer.run(inputs)``; ``time_steps`` measures a step on a small probe (about a second)."""
+    """The plan of ``stylizer.run(inputs)``; ``time_steps`` measures steps on two small probes (a few seconds)."""
     cw, ch = inputs.content.pixels.shape[2], inputs.content.pixels.shape[1]
     sizes = stylizer.pyramid(inputs)
     schedule = stylizer.schedule(sizes)
     tiling = stylizer.tiling(inputs)
-    probe = fit_size(cw, ch, min(PROBE_SIDE, max(sizes[-1])))
-    if min(probe) < stylizer.min_side:
-        probe = sizes[0]
-    per_pixel = measure_step(stylizer, probe) / (probe[0] * probe[1]) if time_steps else None
+    cost = None
+    if time_steps:
+        probes = sorted({fit_size(cw, ch, min(side, max(sizes[-1]))) for side in PROBE_SIDES})
+        probes = [p for p in probes if min(p) >= stylizer.min_side] or [sizes[0]]
+        cost = StepCost.fit([(w * h, measure_step(stylizer, (w, h))) for w, h in probes])
     scales = []
     for i, size in enumerate(sizes):
         tiles = tiling.get(i)
-        per_step = per_pixel * size[0] * size[1] if per_pixel is not None else None
-        if per_step is not None and tiles:  # a no-grad pass first, and the halos
-            boxes = sum((t.box[1] - t.box[0]) * (t.box[3] - t.box[2]) for t in tiles)
-            per_step = per_pixel * boxes * TILED_COST
+        per_step = None
+        if cost is not None:
+            boxes = sum((t.box[1] - t.box[0]) * (t.box[3] - t.box[2]) for t in tiles) if tiles else size[0] * size[1]
+            per_step = cost.seconds(boxes, len(tiles) if tiles else 0)
         scales.append(
             ScalePlan(
                 size,
@@ -106,4 +139,4 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
     return RunPlan(scales, available, limit)
 
 
-__all__ = ["PROBE_SIDE", "RunPlan", "ScalePlan", "measure_step", "plan_run"]
+__all__ = ["PROBE_SIDES", "RunPlan", "ScalePlan", "StepCost", "measure_step", "plan_run"]

@@ -24,9 +24,10 @@ their partial images and checkpoints are written, and a rerun skips the finished
 continues the rest.
 
 Listeners get the usual job events (``JobStep`` s are throttled: at most one per job and poll,
-each with the image of its step) plus :class:`WorkerReady`, :class:`JobAssigned` and
-:class:`WorkerLost` for a display of the workers. Ray itself is optional (``pip install -e
-'.[ray]'``): this module imports without it, and :func:`import_ray` says how to get it.
+each with the image of its step; ``JobTile`` s of tiled print-size steps likewise, the newest) plus
+:class:`WorkerReady`, :class:`JobAssigned` and :class:`WorkerLost` for a display of the workers.
+Ray itself is optional (``pip install -e '.[ray]'``): this module imports without it, and
+:func:`import_ray` says how to get it.
 
 >>> with RayExecutor(RunConfig(size=256), workers=4) as executor:              # doctest: +SKIP
 ...     report = run_batch(plan_jobs(["photos/"], ["styles/"], "out/"), executor=executor)
@@ -55,8 +56,10 @@ from restyle.engine.events import (
     JobFailed,
     JobSkipped,
     JobStep,
+    JobTile,
     Listener,
     ModelLoaded,
+    TileDone,
 )
 from restyle.engine.executor import (
     BatchReport,
@@ -248,7 +251,7 @@ class StylizeWorker:
         return WorkerInfo(self.name, socket.gethostname(), os.getpid(), device, node_id)
 
     def poll(self) -> list[Any]:
-        """The progress since the last poll (:class:`_Step` and :class:`_Loaded` records), oldest first."""
+        """The progress since the last poll (:class:`_Step`, :class:`_Loaded`, ``TileDone`` records), oldest first."""
         with self._lock:
             events, self._events = self._events, []
         return events
@@ -265,6 +268,8 @@ class StylizeWorker:
             last = self._events[-1] if self._events else None
             if isinstance(event, _Step) and not event.keep and isinstance(last, _Step) and not last.keep:
                 self._events[-1] = event  # throttle: only the newest plain step waits for the driver
+            elif isinstance(event, TileDone) and isinstance(last, TileDone):
+                self._events[-1] = event  # likewise the newest tile of a long step
             else:
                 self._events.append(event)
 
@@ -306,11 +311,13 @@ class StylizeWorker:
             )
 
         self._running = (task.id, stylizer)
+        stylizer.on_tile = self._push  # tile i/N of print-size steps, as the LocalExecutor reports them
         try:
             result = stylizer.run(task.inputs, None, callback, resume=task.resume)
         except RestyleError as e:
             return _Outcome(task.id, "failed", error=str(e), exception=_portable(e), events=self.poll())
         finally:
+            stylizer.on_tile = None
             self._running = None
             self._stopped.discard(task.id)
         return _Outcome(
@@ -667,6 +674,8 @@ class RayExecutor:
                 if event.keep:
                     r.writers(iterate)  # checkpoints and intermediates, written here on the driver
                 emit(JobStep(job, r.index, total, iterate))
+            elif isinstance(event, TileDone):
+                emit(JobTile(job, r.index, total, event))
 
     def _finish(
         self,

@@ -15,7 +15,8 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,8 +164,8 @@ class RunState:
             calibration=checkpoint.calibration,
         )
 
-    def checkpoint(self, config: RunConfig, inputs: RunInputs, elapsed: float) -> Checkpoint:
-        """A :class:`Checkpoint` of this state (CPU copies; the run may go on)."""
+    def checkpoint(self, config: RunConfig, inputs: RunInputs, elapsed: float, precision: str) -> Checkpoint:
+        """A :class:`Checkpoint` of this state (CPU copies; the run may go on); ``precision`` is the run's, resolved."""
         assert self.pixels is not None and self.optimizer is not None
         return Checkpoint(
             config=config.to_dict(),
@@ -187,6 +188,7 @@ class RunState:
             else _map_tensors(self.average.state_dict(), lambda t: t.detach().cpu().clone()),
             style_weight=self.style_weight,
             calibration=self.calibration,
+            precision=precision,
         )
 
 
@@ -255,9 +257,7 @@ class Stylizer:
                 raise ConfigError(f"{kind}: {', '.join(given)} names the same layer twice")
         layers = list(self.content_layers) + list(self.style_layers)
         self.min_side = min_input_size(arch, layers)
-        self.extractor = VGGFeatures(weights, layers, c.pooling, DTYPES[self.precision]).to(self.device)
-        #: What the targets depend on besides the inputs and the loss mode (the TargetCache key).
-        self.network = (arch, weights.source, weights.preprocessing.name, c.pooling, str(self.device), self.precision)
+        self.extractor = self._network(self.precision)
         self._stop = False
         #: Set by an executor to watch the tiles of long (tiled) steps; see :class:`TileDone`.
         self.on_tile: Callable[[TileDone], None] | None = None
@@ -275,6 +275,32 @@ class Stylizer:
             c.tv_exponent,
             c.normalize,
         )
+
+    def _network(self, precision: str) -> VGGFeatures:
+        """The trimmed VGG in ``precision``; sets :attr:`precision` and :attr:`network` to match."""
+        c, w = self.config, self.weights
+        self.precision = precision
+        #: What the targets depend on besides the inputs and the loss mode (the TargetCache key).
+        self.network = (w.arch, w.source, w.preprocessing.name, c.pooling, str(self.device), precision)
+        layers = list(self.content_layers) + list(self.style_layers)
+        return VGGFeatures(w, layers, c.pooling, DTYPES[precision]).to(self.device)
+
+    @contextmanager
+    def _precision_of(self, resume: Checkpoint | None) -> Iterator[None]:
+        """Run in the precision a checkpoint was computed in (``auto`` may resolve otherwise on this machine,
+        e.g. a retry on a CPU without native bf16): the resumed run continues the same computation."""
+        wanted = resume.precision if resume is not None else None
+        if wanted is None or wanted == self.precision:
+            yield
+            return
+        if wanted not in DTYPES:
+            raise ConfigError(f"the checkpoint was computed in precision {wanted!r}, which this version cannot run")
+        mine = self.precision
+        self.extractor = self.loss.extractor = self._network(wanted)
+        try:
+            yield
+        finally:  # a pooled Stylizer serves later jobs in its own precision
+            self.extractor = self.loss.extractor = self._network(mine)
 
     def _tile_reporter(
         self, state: RunState, scale: int, scales: int, size: tuple[int, int]
@@ -310,8 +336,18 @@ class Stylizer:
         ``content`` may be :class:`RunInputs` loaded for this config (then ``style`` is None). With
         ``resume`` (a checkpoint of a run with the same config) ``content`` and ``style`` may be
         None: the images stored in the checkpoint are used, and the run continues to the same
-        result as an uninterrupted one.
+        result as an uninterrupted one (in the checkpoint's precision, whatever ``auto`` means here).
         """
+        with self._precision_of(resume):
+            return self._run(content, style, callback, resume)
+
+    def _run(
+        self,
+        content: ImageLike | RunInputs | None,
+        style: ImageLike | list[ImageLike] | None,
+        callback: Callback | None,
+        resume: Checkpoint | None,
+    ) -> StylizeResult:
         c = self.config
         self._stop = False
         inputs = self._inputs(content, style, resume)
@@ -337,7 +373,7 @@ class Stylizer:
             raise
 
         def snapshot() -> Checkpoint:
-            return state.checkpoint(c, inputs, time.perf_counter() - t0)
+            return state.checkpoint(c, inputs, time.perf_counter() - t0, self.precision)
 
         oom = ""
         for si in range(state.scale, len(sizes)):

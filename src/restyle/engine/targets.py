@@ -19,6 +19,19 @@ from restyle.losses.perceptual import PerceptualLoss, Targets, Tiler
 
 #: Target sets kept (least recently used dropped first): bounds memory in long batches.
 MAX_ENTRIES = 32
+#: Bytes of targets kept: a print-size run's content features are large (relu4_2 of a 4096x3072
+#: photo is 400 MB, its three scales' 528 MB), and a run needs only its current scale's. Older
+#: sets are dropped first; a set larger than this on its own is used but not kept.
+MAX_BYTES = 256 * 2**20
+
+
+def targets_nbytes(targets: Targets) -> int:
+    """Bytes of the tensors a :class:`Targets` holds."""
+    tensors = [*targets.content.values(), *targets.style.values()]
+    tensors += [r.mask for r in targets.regions] + [t for r in targets.regions for t in (r.style or {}).values()]
+    if targets.rest is not None:
+        tensors.append(targets.rest)
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def tensor_key(t: torch.Tensor) -> tuple[Hashable, ...]:
@@ -34,9 +47,10 @@ class TargetCache:
     ``saved_s`` the seconds the reused sets took the first time.
     """
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: OrderedDict[Hashable, tuple[Targets, float]] = OrderedDict()
+    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self._entries: OrderedDict[Hashable, tuple[Targets, float, int]] = OrderedDict()
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self.computed = 0
         self.reused = 0
         self.compute_s = 0.0
@@ -90,7 +104,15 @@ class TargetCache:
         took = time.perf_counter() - t0
         self.computed += 1
         self.compute_s += took
-        self._entries[key] = (targets, took)
-        while len(self._entries) > self.max_entries:
+        size = targets_nbytes(targets)
+        if size > self.max_bytes:
+            return targets
+        self._entries[key] = (targets, took, size)
+        while len(self._entries) > self.max_entries or self.nbytes > self.max_bytes:
             self._entries.popitem(last=False)
         return targets
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the target sets kept."""
+        return sum(e[2] for e in self._entries.values())

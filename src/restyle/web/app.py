@@ -141,19 +141,12 @@ def _sniff(name: str, data: bytes, limits: Limits) -> str:
 
 
 def _eta(row: dict[str, Any]) -> float | None:
-    """Seconds left, from the time per pixel-step so far: each coarser pyramid scale has a quarter of the pixels.
-
-    Assumes the scales have equal step counts (RunConfig's ``iterations`` per scale) and about twice
-    the side each; None when the job is not running or has made no step yet.
-    """
-    step, total, scales, k = row["step"], row["total_steps"], max(row["scales"], 1), row["scale"]
-    if row["state"] != "running" or step <= 0 or total <= 0 or row["elapsed"] <= 0:
+    """Seconds left of a running job (or sweep cell): the worker's :class:`~restyle.engine.eta.RunETA` estimate
+    at its last progress update, less the time since then; None when not running or not yet estimated."""
+    if row["state"] != "running" or row.get("eta_s") is None:
         return None
-    per_scale = total / scales
-    within = step - k * per_scale
-    done = sum(per_scale * 4.0 ** (j - k) for j in range(k)) + within
-    left = (per_scale - within) + sum(per_scale * 4.0 ** (j - k) for j in range(k + 1, scales))
-    return row["elapsed"] * max(left, 0.0) / done if done > 0 else None
+    since = time.time() - row["eta_at"] if row.get("eta_at") else 0.0
+    return max(float(row["eta_s"]) - max(since, 0.0), 0.0)
 
 
 def _sweep_eta(row: dict[str, Any]) -> float | None:

@@ -70,6 +70,8 @@ _ADDED_COLUMNS = {
     "cells": "TEXT NOT NULL DEFAULT '{}'",
     "cell": "INTEGER NOT NULL DEFAULT -1",
     "cells_done": "INTEGER NOT NULL DEFAULT 0",
+    "eta_s": "REAL",  # seconds left at the last progress update (RunETA: each scale's measured step cost)
+    "eta_at": "REAL",  # when eta_s was estimated (time.time())
 }
 
 _JSON_COLUMNS = ("overrides", "config", "losses", "sweep", "cells")

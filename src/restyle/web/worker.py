@@ -38,6 +38,7 @@ from typing import Any
 
 from restyle.config import RunConfig
 from restyle.engine.checkpoint import save_checkpoint
+from restyle.engine.eta import RunETA
 from restyle.engine.events import JobStarted, JobStep, ModelLoaded
 from restyle.engine.executor import LocalExecutor
 from restyle.engine.job import Job, checkpoint_path
@@ -105,6 +106,7 @@ class _Forwarder:
         self.first = True
         self.sweep = cells is not None
         self.cells = dict(cells or {})  #: a sweep's finished cells by index (as stored)
+        self.eta: RunETA | None = None  #: the running job's (cell's) remaining time, priced per scale
 
     def __call__(self, event: Any) -> None:
         match event:
@@ -112,11 +114,12 @@ class _Forwarder:
                 self.store.update(self.job_id, model=description)
             case JobStarted(resumed_from=resumed_from, index=index) if self.sweep:
                 self.first = True  # each cell shows its first step at once
+                self.eta = None
                 self.last_checkpoint = time.monotonic()
-                progress = {"step": 0, "checkpoint_step": resumed_from or 0}
+                progress = {"step": 0, "checkpoint_step": resumed_from or 0, "eta_s": None}
                 self.store.update(self.job_id, resumed_from=resumed_from, cell=index, **progress)
             case JobStarted(resumed_from=resumed_from):
-                self.store.update(self.job_id, resumed_from=resumed_from)
+                self.store.update(self.job_id, resumed_from=resumed_from, eta_s=None)
             case JobStep(iterate=it, job=job) if it is not None:
                 self.step(it, job.output)
             case CellDone(record=record, done=done) if record is not None:
@@ -131,6 +134,10 @@ class _Forwarder:
     def step(self, it: Any, output: Path) -> None:
         now = time.monotonic()
         last = it.step == it.total_steps
+        if self.eta is None and it.schedule:
+            self.eta = RunETA(it.schedule)
+        if self.eta is not None:
+            self.eta.observe(it.scale, it.scale_step, it.elapsed)
         if self.first or now - self.last_preview >= self.settings.preview_seconds or last:
             image = it.image()
             atomic_write(self.folder / PREVIEW_NAME, lambda fp: image.save(fp, "JPEG", quality=85))
@@ -153,6 +160,8 @@ class _Forwarder:
                 height=it.size[1],
                 losses=it.losses,
                 elapsed=it.elapsed,
+                eta_s=self.eta.remaining() if self.eta is not None else None,
+                eta_at=time.time(),
             )
             self.last_progress = now
         self.first = False
