@@ -304,13 +304,13 @@ class RunConfig:
         50, "L-BFGS history size (memory: 2 images per step kept; capped to 4 GB at print size).", ge=1
     )
     iterations: int = _f(
-        30,
+        60,
         "Iterations at the final scale; each coarser scale runs --coarse-factor times as many as the next finer "
-        "one (a quarter of the cost per step), e.g. 30 and 2.5: 188, 75, 30 over three scales.",
+        "one (a quarter of the cost per step), e.g. 60 and 1.25: 94, 75, 60 over three scales.",
         ge=1,
     )
     coarse_factor: float = _f(
-        2.5, "Iterations of a scale relative to the next finer one (1: every scale runs --iterations).", ge=1, le=16
+        1.25, "Iterations of a scale relative to the next finer one (1: every scale runs --iterations).", ge=1, le=16
     )
     scales: int = _f(
         3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.", ge=1, le=8

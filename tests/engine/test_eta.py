@@ -74,7 +74,7 @@ def test_a_resumed_run_times_nothing_until_its_second_step() -> None:
 
 
 def test_the_run_emits_its_schedule_and_the_total_is_its_sum(tiny_weights) -> None:
-    config = RunConfig(size=128, scales=2, iterations=2, device="cpu", precision="fp32")
+    config = RunConfig(size=128, scales=2, iterations=2, coarse_factor=2.5, device="cpu", precision="fp32")
     stylizer = Stylizer(config, weights=tiny_weights)
     events = []
     stylizer.run(make_image(128, 96, 1), make_image(64, 64, 2), events.append)

@@ -13,6 +13,7 @@ from restyle.engine import stylize
 from restyle.engine.quality import Judge
 from restyle.engine.strength import (
     CONTENT_PER_STRENGTH,
+    EXTRAPOLATION,
     FINISH_RATIO,
     MAX_PROBES,
     PROBE_STEPS,
@@ -72,7 +73,8 @@ def test_precedence_an_explicit_style_weight_wins_presets_set_theirs():
 
 
 def test_schedule_spends_steps_at_coarse_scales():
-    assert RunConfig().scale_iterations() == [188, 75, 30]
+    assert RunConfig().scale_iterations() == [94, 75, 60]
+    assert RunConfig(iterations=30, coarse_factor=2.5).scale_iterations() == [188, 75, 30]
     assert RunConfig(iterations=10, coarse_factor=1).scale_iterations(3) == [10, 10, 10]
     assert RunConfig(iterations=3, coarse_factor=2).scale_iterations(2) == [6, 3]
 
@@ -81,13 +83,15 @@ def test_more_strength_paints_more(tiny_weights, monkeypatch):
     """Monotone: a higher strength gives a higher content distance and a lower style distance.
 
     With probes of the full PROBE_STEPS, as the default run has them (a run this short would get
-    1-step probes from probe_steps' budget).
+    short probes from probe_steps' budget). Strengths up to 0.3: on this tiny random network the
+    style distance cannot fall below ~0.24 (reached near strength 0.3, content distance 0.3), so
+    beyond it both measures are flat and their order is noise.
     """
     monkeypatch.setattr(stylize, "probe_steps", lambda coarse: PROBE_STEPS)
     photo, painting = make_image(48, 40, 1), make_image(40, 40, 2)
     judge = Judge(tiny_weights, size=48)
     measured = []
-    for strength in (0.1, 0.25, 0.5):
+    for strength in (0.1, 0.2, 0.3):
         config = RunConfig(size=48, scales=1, iterations=20, strength=strength, device="cpu")
         result = Stylizer(config, weights=tiny_weights).run(photo, painting)
         assert result.calibration is not None and result.style_weight == result.calibration["style_weight"]
@@ -127,9 +131,35 @@ def test_resume_keeps_the_calibrated_weight_and_the_image(tiny_weights):
     assert torch.equal(result.pixels, reference.pixels)
 
 
-def test_probes_never_cost_more_than_half_the_coarsest_scale():
-    assert probe_steps(188) == PROBE_STEPS  # the default 512 px run: full probes
+def test_probes_are_full_length_at_every_default_size_and_cheap_on_tiny_runs():
+    assert probe_steps(94) == PROBE_STEPS  # 256-4096 px defaults: the coarsest of three scales
+    assert probe_steps(75) == PROBE_STEPS  # 128 and 192 px defaults: two scales (9-step probes saturated)
     for coarse in (1, 2, 8, 20, 40, 160, 1000):
         steps = probe_steps(coarse)
         assert 1 <= steps <= PROBE_STEPS
-        assert MAX_PROBES * steps <= max(coarse / 2, MAX_PROBES)
+        assert steps <= max(coarse / 2, 1)
+
+
+def test_a_saturating_probe_curve_stops_at_its_knee():
+    """Probes that run out of steps flatten out below the target: the search stops and paints with the knee."""
+    goal = probe_distance(0.5)
+    plateau = 0.9 * goal
+
+    def probe(w: float) -> float:  # rises, then saturates at 0.9 of the goal whatever the weight
+        return plateau * (1 - math.exp(-w / 5))
+
+    search = WeightSearch(goal, 2.0)
+    while not search.done():
+        w = search.next_weight()
+        search.record(w, probe(w))
+    assert search.saturated() and dict(search.probes).get(search.best()) is not None  # a probed weight
+    knee = 5 * math.log(20)  # 95 % of the plateau
+    assert probe(search.best()) >= 0.9 * plateau and search.best() <= 2 * knee
+    assert max(w for w, _ in search.probes) <= 2 * knee * 2  # it did not keep escalating
+
+    # not saturated, probes spent far short of the target: the estimate stays within EXTRAPOLATION of them
+    short = WeightSearch(goal, 2.0, max_probes=2)
+    short.record(2.0, goal / 40)
+    short.record(4.0, goal / 20)  # slope 1: the secant points at 80
+    assert short.done() and not short.saturated() and short.next_weight() > 40
+    assert short.best() == pytest.approx(4.0 * EXTRAPOLATION)

@@ -11,11 +11,14 @@ run (:data:`PROBE_STEPS` steps from the photo) with one style weight, measured o
 network features. The distance grows with the weight about like a power of it, so the search
 works on logarithms: a first step with the slope :data:`FIRST_SLOPE`, then the secant through
 the two probes closest to the target (regula falsi once the target is bracketed), at most
-:data:`MAX_PROBES` probes, stopping within :data:`TOLERANCE` (relative). A short probe paints
-less than the whole pyramid does with the same weight, by a factor that is nearly the same on
-every pair (:data:`FINISH_RATIO`), so the probes aim at ``target / FINISH_RATIO``
-(:func:`probe_distance`). The run then paints its whole pyramid with the weight found.
-:class:`WeightSearch` is the search alone (pure).
+:data:`MAX_PROBES` probes, stopping within :data:`TOLERANCE` (relative). The finished pyramid ends
+nearer the photo than a short probe with the same weight (its final scale pulls the photo's detail
+back), by a factor that differs between pairs (0.41-0.88; the median is :data:`FINISH_RATIO`),
+so the probes aim at ``target / FINISH_RATIO``
+(:func:`probe_distance`). Probes that all fall short and flatten out (:data:`SATURATION_SLOPE`)
+stop the search at the curve's knee, and an answer no probe measured stays within
+:data:`EXTRAPOLATION` of the probes: a weight past what was measured erases photos. The run then
+paints its whole pyramid with the weight found. :class:`WeightSearch` is the search alone (pure).
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ START_WEIGHT = 2.0
 #: Content distance of the finished image asked for per unit of strength: 0.5 aims at 0.35.
 CONTENT_PER_STRENGTH = 0.7
 #: Content distance of the finished pyramid / that of a probe with the same weight, on the default
-#: 256 px pyramid: tubingen x starry_night 0.88, rocket x the_scream 0.79 (the probes' 20 steps
-#: overshoot what the longer, finer pyramid settles at).
-FINISH_RATIO = 0.85
+#: 256 px pyramid (94 / 75 / 60 steps): tubingen x starry_night 0.69, coffee x composition_vii 0.41,
+#: chelsea x udnie 0.88, rocket x the_scream 0.70 (benchmarks/results/schedules_256.jsonl; the
+#: median). The final scale's steps pull the image back towards the photo's detail, so a probe's 20
+#: coarse steps overshoot what the finished pyramid settles at.
+FINISH_RATIO = 0.70
 #: L-BFGS steps of one probe at the coarsest scale.
 PROBE_STEPS = 20
 #: Probes at most (each PROBE_STEPS steps at the coarsest scale).
@@ -43,10 +48,14 @@ MAX_PROBES = 4
 
 def probe_steps(coarse_steps: int) -> int:
     """Steps of each probe for a run whose coarsest scale runs ``coarse_steps``: :data:`PROBE_STEPS`, but
-    all probes together never more than half that scale's own steps (at least 1 each), so calibrating
-    a short run stays cheap. The default 512 px run (188 coarse steps) gets the full 20.
+    never more than half that scale's own steps (at least 1), so calibrating a tiny run stays cheap.
+
+    Every default size gets the full 20 (its coarsest scale runs 75 or 94 steps). Shorter probes
+    saturate: at 9 steps chelsea x the_scream's distance rose only 0.35 -> 0.39 while the weight
+    went 13 -> 36 (the probe ran out of steps, not of weight), so the search settled on a weight
+    3.5x the one 20-step probes find (10.3), and the finished image was nearly erased.
     """
-    return max(1, min(PROBE_STEPS, coarse_steps // (2 * MAX_PROBES)))
+    return max(1, min(PROBE_STEPS, coarse_steps // 2))
 
 
 #: Stop searching once a probe's distance is within this fraction of the target.
@@ -55,6 +64,14 @@ TOLERANCE = 0.05
 FIRST_SLOPE = 0.5
 #: The weight stays within this factor of the starting weight either way.
 RANGE = 1e4
+#: Below this d(log distance)/d(log weight) between the two strongest probes, all short of the target,
+#: the probes have saturated: they ran out of steps, not of weight, and a larger weight only erases more
+#: of the photo in the finished run (which has more steps). The search stops there. 20-step probes
+#: on the real VGG16 rise with slope 0.5-0.6; 9-step ones that saturated had 0.17 then 0.09.
+SATURATION_SLOPE = 0.2
+#: When no probe hit and none bracketed the target, the answer stays within this factor of the
+#: furthest probe: an unmeasured extrapolation along a saturating curve can run far past any sane weight.
+EXTRAPOLATION = 2.0
 
 
 def target_distance(strength: float) -> float:
@@ -91,8 +108,16 @@ class WeightSearch:
         return min(close, key=lambda p: abs(math.log(p[1] / self.target))) if close else None
 
     def done(self) -> bool:
-        """True when a probe hit the target or every probe is spent."""
-        return self.hit() is not None or len(self.probes) >= self.max_probes
+        """True when a probe hit the target, the probes saturated, or every probe is spent."""
+        return self.hit() is not None or self.saturated() or len(self.probes) >= self.max_probes
+
+    def saturated(self) -> bool:
+        """Every probe fell short of the target and the two strongest barely differ (:data:`SATURATION_SLOPE`)."""
+        finite = sorted(p for p in self.probes if math.isfinite(p[1]) and p[1] > 0)
+        if len(finite) < 2 or len(finite) < len(self.probes) or any(d >= self.target for _, d in finite):
+            return False
+        (w1, d1), (w2, d2) = finite[-2:]
+        return w2 > w1 and math.log(d2 / d1) / math.log(w2 / w1) < SATURATION_SLOPE
 
     def next_weight(self) -> float:
         """The weight to try next (the estimate of the answer from the probes so far)."""
@@ -127,9 +152,19 @@ class WeightSearch:
         return _clamp(math.exp(x + step), lo, hi)
 
     def best(self) -> float:
-        """The weight to paint with: the probe that hit the target, else the search's estimate."""
+        """The weight to paint with: the probe that hit the target; on saturated probes the weakest that went
+        (nearly) as far as any; else the search's estimate (within :data:`EXTRAPOLATION` of the probed weights)."""
         hit = self.hit()
-        return hit[0] if hit is not None else self.next_weight()
+        if hit is not None:
+            return hit[0]
+        if self.saturated():  # the weakest probe that got (nearly) as far as any: the knee of the curve
+            far = max(d for _, d in self.probes)
+            return min(w for w, d in self.probes if d >= (1 - self.tolerance) * far)
+        estimate = self.next_weight()
+        if not self.probes:
+            return estimate
+        weights = [w for w, _ in self.probes]
+        return _clamp(estimate, min(weights) / EXTRAPOLATION, max(weights) * EXTRAPOLATION)
 
 
 @dataclass(frozen=True)
@@ -185,6 +220,8 @@ def _clamp(v: float, lo: float, hi: float) -> float:
 __all__ = [
     "probe_steps",
     "CONTENT_PER_STRENGTH",
+    "EXTRAPOLATION",
+    "SATURATION_SLOPE",
     "DEFAULT_STYLE_WEIGHT",
     "FINISH_RATIO",
     "START_WEIGHT",
