@@ -35,7 +35,7 @@ def child(size: int, optimizer: str, steps: int, model: str, tile: int, precisio
     gen = torch.Generator().manual_seed(0)
     config = RunConfig(
         model=model, size=size, scales=1, iterations=steps, optimizer=optimizer, device="cpu", tile=tile
-    ).replace(precision=precision)
+    ).replace(precision=precision, style_weight=10.0)  # a fixed weight: the steps' memory, not the calibration's
     content, style = torch.rand(3, size * 3 // 4, size, generator=gen), torch.rand(3, size, size, generator=gen)
     stylizer = Stylizer(config)
     inputs = load_run_inputs(config, content, style)

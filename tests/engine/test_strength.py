@@ -163,3 +163,13 @@ def test_a_saturating_probe_curve_stops_at_its_knee():
     short.record(4.0, goal / 20)  # slope 1: the secant points at 80
     assert short.done() and not short.saturated() and short.next_weight() > 40
     assert short.best() == pytest.approx(4.0 * EXTRAPOLATION)
+
+
+def test_a_tiled_coarsest_scale_calibrates_at_the_tile_size(tiny_weights):
+    """Probes run untiled: a one-scale print-size run must not probe its whole (tiled) image."""
+    shallow = {"content_layers": {"relu3_2": 1.0}, "style_layers": {"relu1_1": 1.0, "relu3_1": 1.0}}
+    config = RunConfig(size=128, scales=1, iterations=2, tile=48, device="cpu", **shallow)
+    result = Stylizer(config, weights=tiny_weights).run(make_image(128, 96, 1), make_image(64, 64, 2))
+    assert result.calibration is not None and max(result.calibration["size"]) == 48
+    untiled = Stylizer(config.replace(tile=0), weights=tiny_weights).run(make_image(128, 96, 1), make_image(64, 64, 2))
+    assert untiled.calibration is not None and max(untiled.calibration["size"]) == 128

@@ -366,8 +366,11 @@ class Stylizer:
         generator = torch.Generator().manual_seed(c.seed)
         schedule = self.schedule(self.pyramid(inputs))
         plan = [p.steps for p in schedule]
-        try:  # calibrated at the coarsest scale
-            first_note = self._set_style_weight(state, images, sizes[0], timer, plan[0])
+        # calibrated at the coarsest scale; probes run untiled, so where that scale is tiled (a one-scale
+        # print-size run) they run at the tile size instead, which fits by construction
+        calibration_side = min(sizes[0], self._tile_core) if 0 in self._tiling else sizes[0]
+        try:
+            first_note = self._set_style_weight(state, images, calibration_side, timer, plan[0])
         except (RuntimeError, MemoryError) as e:  # an allocation failure before the first step: one error
             self._allocation_failed(e, state)
             raise
