@@ -122,8 +122,8 @@ def main() -> None:
     judge = runs["default"]["stylizer"]  # every run's final-size objective on one loss (same weight, same targets)
     final_pixels = runs["default"]["result"].pixels
     h, w = final_pixels.shape[-2:]
-    images = judge._images(load_run_inputs(judge.config, str(args.content), str(args.style)))
-    style_side = judge._scale_sizes(load_run_inputs(judge.config, str(args.content), str(args.style)))[-1]
+    inputs = load_run_inputs(judge.config, str(args.content), str(args.style))
+    images, style_side = judge._images(inputs), judge._scale_sizes(inputs)[-1]
     styles = [resize(s, fit_size(s.shape[-1], s.shape[-2], style_side)) for s in images.styles]
     judge.loss.targets = judge.loss.compute_targets(resize(images.content, (w, h)), styles)
     judge.loss.weights["style"] = weight

@@ -32,6 +32,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,26 @@ def _monitor(
             executor.request_stop()
 
 
+@contextmanager
+def _watched(store: JobStore, job_id: str, executor: LocalExecutor, shutdown: _Shutdown, parent: int) -> Iterator[None]:
+    """While the block runs, :func:`_monitor` stops the executor on a cancel, a shutdown or a lost server."""
+    done = threading.Event()
+    monitor = threading.Thread(target=_monitor, args=(store, job_id, executor, shutdown, parent, done), daemon=True)
+    monitor.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def _failed(store: JobStore, job_id: str, error: Exception, **values: Any) -> str:
+    """Record a job that ended in ``error``: a RestyleError's own line, anything else as an internal error
+    (a bug must not take the worker down with it: the job fails, the next one runs)."""
+    message = str(error) if isinstance(error, RestyleError) else f"internal error: {type(error).__name__}: {error}"
+    store.finish(job_id, "failed", error=message, **values)
+    return "failed"
+
+
 def run_one(
     store: JobStore,
     data_dir: Path,
@@ -191,21 +213,14 @@ def run_one(
         return run_sweep(store, data_dir, row, executor, settings, shutdown, parent)
     job_id = row["id"]
     folder = job_dir(data_dir, job_id)
-    done = threading.Event()
-    monitor = threading.Thread(target=_monitor, args=(store, job_id, executor, shutdown, parent, done), daemon=True)
     try:
-        config = job_config(row, settings)
-        job = Job(folder / RESULT_NAME, folder / row["content_file"], folder / row["style_file"], config, tag=job_id)
-        monitor.start()
-        report = executor.run([job], _Forwarder(store, job_id, folder, settings))
-    except RestyleError as e:
-        store.finish(job_id, "failed", error=str(e))
-        return "failed"
-    except Exception as e:  # a bug must not take the worker down with it: the job fails, the next one runs
-        store.finish(job_id, "failed", error=f"internal error: {type(e).__name__}: {e}")
-        return "failed"
-    finally:
-        done.set()
+        with _watched(store, job_id, executor, shutdown, parent):
+            config = job_config(row, settings)
+            content, style = folder / row["content_file"], folder / row["style_file"]
+            job = Job(folder / RESULT_NAME, content, style, config, tag=job_id)
+            report = executor.run([job], _Forwarder(store, job_id, folder, settings))
+    except Exception as e:
+        return _failed(store, job_id, e)
     result = report.results[0]
     if result.status == "done":
         final = result.result
@@ -242,25 +257,17 @@ def run_sweep(
     """Run one claimed sweep job (its cells on ``executor``, which skips finished cells) and record it."""
     job_id = row["id"]
     folder = job_dir(data_dir, job_id)
-    done = threading.Event()
-    monitor = threading.Thread(target=_monitor, args=(store, job_id, executor, shutdown, parent, done), daemon=True)
     try:
-        base = job_config(row, settings)
-        axes = axes_of(row["sweep"])
-        content, style = folder / row["content_file"], folder / row["style_file"]
-        listener = _Forwarder(store, job_id, folder, settings, cells=row["cells"])
-        monitor.start()
-        result = sweep(
-            content, style, base, axes, folder / SWEEP_DIR, listener, executor=executor, cell_size=SHEET_CELL_SIZE
-        )
-    except RestyleError as e:  # a cell failed (the others ran and are kept) or the inputs are bad
-        store.finish(job_id, "failed", error=str(e), cell=-1)
-        return "failed"
-    except Exception as e:  # a bug must not take the worker down with it
-        store.finish(job_id, "failed", error=f"internal error: {type(e).__name__}: {e}", cell=-1)
-        return "failed"
-    finally:
-        done.set()
+        with _watched(store, job_id, executor, shutdown, parent):
+            base = job_config(row, settings)
+            axes = axes_of(row["sweep"])
+            content, style = folder / row["content_file"], folder / row["style_file"]
+            listener = _Forwarder(store, job_id, folder, settings, cells=row["cells"])
+            result = sweep(
+                content, style, base, axes, folder / SWEEP_DIR, listener, executor=executor, cell_size=SHEET_CELL_SIZE
+            )
+    except Exception as e:  # a cell failed (the others ran and are kept), the inputs are bad, or a bug
+        return _failed(store, job_id, e, cell=-1)
     if result.sheet is None:  # stopped: the finished cells are kept, the stopped one has a checkpoint
         return _stopped(store, job_id, result.interrupted.step if result.interrupted else 0)
     store.finish(job_id, "done", cell=-1, cells_done=len(result.records), elapsed=result.timings["total_s"])
