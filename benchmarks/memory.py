@@ -2,26 +2,28 @@
 
     python benchmarks/memory.py --sizes 256 512 1024 [--optimizer lbfgs] [--steps 3] [--precision auto]
 
-For each size a child process loads the model and the inputs, notes its RSS, runs the steps and
-reports the peak RSS above that baseline next to :func:`restyle.engine.memory.estimate` (the
-estimate is of exactly that: the extra memory of the run). Prints JSON.
+For each size a child process loads the model and the inputs (examples/tubingen.jpg and
+examples/starry_night.jpg, as ``restyle run`` would: decoded at their own size, resized by the
+run), notes its RSS, runs the steps and reports the peak RSS above that baseline next to
+:func:`restyle.engine.memory.estimate` (the estimate is of exactly that: the extra memory of the
+run), and the process's whole peak RSS (``peak_rss_mb``: what the machine must have). Prints JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 from restyle.config import RunConfig
 from restyle.engine.inputs import load_run_inputs
 from restyle.engine.stylize import Stylizer
+from restyle.features.precision import machine_info
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def rss_bytes() -> int:
@@ -32,12 +34,11 @@ def rss_bytes() -> int:
 
 def child(size: int, optimizer: str, steps: int, model: str, tile: int, precision: str = "auto") -> dict:
     """Run one measurement in this process (called in a fresh interpreter)."""
-    gen = torch.Generator().manual_seed(0)
     config = RunConfig(
         model=model, size=size, scales=1, iterations=steps, optimizer=optimizer, device="cpu", tile=tile
     ).replace(precision=precision, style_weight=10.0)  # a fixed weight: the steps' memory, not the calibration's
-    content, style = torch.rand(3, size * 3 // 4, size, generator=gen), torch.rand(3, size, size, generator=gen)
     stylizer = Stylizer(config)
+    content, style = (str(EXAMPLES / n) for n in ("tubingen.jpg", "starry_night.jpg"))
     inputs = load_run_inputs(config, content, style)
     estimate = stylizer.estimate_memory(inputs)
     before = rss_bytes()
@@ -50,6 +51,7 @@ def child(size: int, optimizer: str, steps: int, model: str, tile: int, precisio
         "tile": tile,
         "precision": stylizer.precision,
         "rss_before_mb": before / 1e6,
+        "peak_rss_mb": peak / 1e6,
         "measured_extra_mb": (peak - before) / 1e6,
         "estimate_mb": estimate.total / 1e6,
         "ratio_measured_to_estimate": (peak - before) / estimate.total,
@@ -102,9 +104,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "memory",
-                "torch": torch.__version__,
-                "threads": torch.get_num_threads(),
-                "cpu": platform.processor() or platform.machine(),
+                **machine_info(),
                 "results": results,
             },
             indent=1,

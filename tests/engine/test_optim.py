@@ -1,4 +1,5 @@
-"""BoundedLBFGS: torch's L-BFGS bit for bit within the pixel bound, bounded (with a consistent memory) beyond it."""
+"""BoundedLBFGS: torch's L-BFGS bit for bit within the pixel bound (with torch's first step), bounded (with a
+consistent memory) beyond it, and a first step of a memory that moves pixels by FIRST_STEP whatever the size."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import restyle.engine.stylize as stylize_module
 from helpers import make_image
 from restyle import RunConfig, Stylizer
 from restyle.engine import memory, optim
-from restyle.engine.optim import MAX_STEP, BoundedLBFGS, make_optimizer
+from restyle.engine.optim import FIRST_STEP, MAX_STEP, BoundedLBFGS, make_optimizer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -49,7 +50,7 @@ def run(opt_cls, f, x0: torch.Tensor, steps: int, **kw) -> tuple[list[torch.Tens
 
 def test_within_the_bound_it_is_torch_lbfgs_bit_for_bit():
     x0 = near_target((3, 8, 8), 0)
-    ours, opt = run(BoundedLBFGS, smooth, x0, 15)
+    ours, opt = run(BoundedLBFGS, smooth, x0, 15, first_step=None)
     theirs, ref = run(torch.optim.LBFGS, smooth, x0, 15, max_iter=1)
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
     assert opt.bounded == 0
@@ -60,7 +61,7 @@ def test_a_runaway_step_is_bounded_and_the_memory_stays_consistent():
     x0 = torch.full((3, 8, 8), 0.1)
     theirs, _ = run(torch.optim.LBFGS, concave(1e8), x0, 2, max_iter=1)
     assert float((theirs[1] - theirs[0]).abs().max()) > 1e6  # torch: the fallback step lr*g of issue 14
-    ours, opt = run(BoundedLBFGS, concave(1e8), x0, 6)
+    ours, opt = run(BoundedLBFGS, concave(1e8), x0, 6, first_step=None)
     steps = [float((b - a).abs().max()) for a, b in zip([x0, *ours], ours, strict=False)]
     assert max(steps) == pytest.approx(MAX_STEP, rel=1e-5)
     assert opt.bounded >= 1
@@ -74,6 +75,29 @@ def test_no_step_leaves_the_bound_whatever_the_loss_scale(scale):
     x0 = torch.full((3, 8, 8), 0.1)
     ours, _ = run(BoundedLBFGS, concave(scale), x0, 8, max_step=0.25)
     assert max(float((b - a).abs().max()) for a, b in zip([x0, *ours], ours, strict=False)) <= 0.25 + 1e-6
+
+
+@pytest.mark.parametrize("side", [8, 64, 256])
+def test_the_first_step_moves_pixels_by_first_step_whatever_the_size(side):
+    """torch's first step is lr/|g|_1 long: it vanishes as the pixels grow. Ours moves the farthest pixel by
+    FIRST_STEP along -g at every size, and the memory records the step taken."""
+    x0 = near_target((3, side, side), 2)
+    ours, opt = run(BoundedLBFGS, smooth, x0, 1)
+    moved = ours[0] - x0
+    assert float(moved.abs().max()) == pytest.approx(FIRST_STEP, rel=1e-4)
+    x = x0.clone().requires_grad_(True)
+    smooth(x).backward()
+    assert torch.allclose(moved / float(moved.abs().max()), -x.grad / float(x.grad.abs().max()), atol=1e-5)
+    state = opt.state[opt._params[0]]
+    assert torch.allclose(moved.flatten(), state["d"] * state["t"], atol=1e-6)
+    theirs, _ = run(torch.optim.LBFGS, smooth, x0, 1, max_iter=1)
+    if side >= 64:
+        assert float((theirs[0] - x0).abs().max()) < FIRST_STEP / 10  # torch's step is lost at these sizes
+    # Later steps are L-BFGS on that memory; the lr scales the first step too.
+    later, _ = run(BoundedLBFGS, smooth, x0, 10)
+    assert float(smooth(later[-1])) < float(smooth(ours[0]))
+    half, _ = run(BoundedLBFGS, smooth, x0, 1, first_step=FIRST_STEP / 2)
+    assert float((half[0] - x0).abs().max()) == pytest.approx(FIRST_STEP / 2, rel=1e-4)
 
 
 def test_state_dicts_are_torch_lbfgs_ones():
@@ -94,6 +118,8 @@ def test_bounded_lbfgs_takes_one_step_per_call():
         BoundedLBFGS([x], line_search_fn="strong_wolfe")
     with pytest.raises(ValueError, match="max_step"):
         BoundedLBFGS([x], max_step=0)
+    with pytest.raises(ValueError, match="first_step"):
+        BoundedLBFGS([x], max_step=0.5, first_step=0.6)
 
 
 def test_make_optimizer_kinds():
@@ -102,21 +128,30 @@ def test_make_optimizer_kinds():
     assert isinstance(make_optimizer(RunConfig(optimizer="adam"), x), torch.optim.Adam)
 
 
-def test_default_recipe_is_unchanged_on_real_weights(real_vgg16, monkeypatch):
-    """restyle's default recipe never reaches the bound: the result equals torch's L-BFGS bit for bit."""
+def test_default_recipe_never_reaches_the_bound_on_real_weights(real_vgg16, monkeypatch):
+    """restyle's default recipe never reaches the bound: the result equals that of the same L-BFGS without one;
+    its first step is ours (torch's would barely move the image), so it ends lower than torch's L-BFGS."""
     content, style = make_image(64, 48, seed=1), make_image(64, 64, seed=4)
-    config = RunConfig(model="vgg16", size=64, scales=1, iterations=25)
+    config = RunConfig(model="vgg16", size=64, scales=1, iterations=25, style_weight=10.0)
     ours = Stylizer(config).run(content, style)
 
-    def torch_lbfgs(config, image):
-        return torch.optim.LBFGS(
-            [image], lr=1.0, max_iter=1, history_size=config.lbfgs_history, tolerance_grad=-1, tolerance_change=-1
-        )
+    def optimizer(**kw):
+        def make(config, image):
+            return BoundedLBFGS(
+                [image], lr=1.0, history_size=config.lbfgs_history, tolerance_grad=-1, tolerance_change=-1, **kw
+            )
 
-    monkeypatch.setattr(stylize_module, "make_optimizer", torch_lbfgs)
-    theirs = Stylizer(config).run(content, style)
-    assert torch.equal(ours.pixels, theirs.pixels)
+        return make
+
+    monkeypatch.setattr(stylize_module, "make_optimizer", optimizer(max_step=1e9, first_step=FIRST_STEP))
+    unbounded = Stylizer(config).run(content, style)
+    assert torch.equal(ours.pixels, unbounded.pixels)
     assert ours.history[-1]["total"] < 0.8 * ours.history[0]["total"]
+    monkeypatch.setattr(stylize_module, "make_optimizer", optimizer(first_step=None))
+    torchs = Stylizer(config).run(content, style)
+    assert torchs.history[1]["total"] > 0.99 * torchs.history[0]["total"]  # torch's first step: nearly nothing
+    # Ours moves at once (it may overshoot a little on a first step: the curvature pair then scales the next).
+    assert ours.history[3]["total"] < 0.97 * torchs.history[3]["total"]
 
 
 def test_lbfgs_history_is_capped_at_print_size(monkeypatch: pytest.MonkeyPatch) -> None:

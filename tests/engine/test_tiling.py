@@ -11,7 +11,7 @@ from rich.console import Console
 from helpers import make_image
 from restyle.cli.progress import RunProgress
 from restyle.config import RunConfig
-from restyle.engine import memory, stylize
+from restyle.engine import memory, stylize, tiling
 from restyle.engine.events import JobTile
 from restyle.engine.executor import LocalExecutor
 from restyle.engine.job import Job
@@ -52,8 +52,13 @@ def test_plan_refuses_tiles_smaller_than_the_stride() -> None:
         plan_tiles(64, 64, 8, 8, 16)
 
 
-@pytest.mark.parametrize("settings", [SHALLOW, {"tv_weight": 0.0, **SHALLOW}])
-def test_tiled_loss_and_gradient_equal_the_untiled_ones(tiny_weights, settings) -> None:
+@pytest.mark.parametrize(
+    ("settings", "tv_rows"),
+    [(SHALLOW, 256), (SHALLOW, 7), ({"tv_exponent": 0.5, **SHALLOW}, 10), ({"tv_weight": 0.0, **SHALLOW}, 256)],
+)
+def test_tiled_loss_and_gradient_equal_the_untiled_ones(tiny_weights, settings, tv_rows, monkeypatch) -> None:
+    """Tiles with halos, and the TV term in bands of ``tv_rows`` rows (7 and 10: uneven last bands)."""
+    monkeypatch.setattr(tiling, "TV_ROWS", tv_rows)
     stylizer = Stylizer(RunConfig(device="cpu", **settings), weights=tiny_weights)
     h, w = 96, 128
     content = make_image(w, h, 1)[None]
@@ -147,3 +152,26 @@ def test_a_tiled_job_reports_each_tile_of_each_step(tiny_weights, tmp_path) -> N
     bar.tile(tiles[8])
     assert bar.progress.tasks[0].description.endswith("step 1: tile 3/6 (gradient)")
     bar.stop()
+
+
+def test_a_tiled_scale_guards_with_float16_copies_and_restores_close_to_the_good_image(tiny_weights, monkeypatch):
+    """At tiled sizes the guard's copies are float16 (half the bytes): an exploded step still restores the
+    image evaluated at the step before, within float16's 2^-11 relative rounding."""
+    seen: list[torch.Tensor] = []
+    call = TiledObjective.__call__
+
+    def exploding(self, image):
+        seen.append(image.detach().clone())
+        out = call(self, image)
+        return {k: v * 1e12 for k, v in out.items()} if len(seen) == 4 else out
+
+    monkeypatch.setattr(TiledObjective, "__call__", exploding)
+    config = RunConfig(size=64, scales=1, iterations=6, device="cpu", tile=32, **SHALLOW)
+    st = Stylizer(config, weights=tiny_weights)
+    result = st.run(make_image(64, 48, 1), make_image(64, 64, 2))
+    (note,) = result.notes
+    assert "restored last good image" in note
+    assert seen[4].dtype == torch.float32
+    retry, good = seen[4], seen[2]  # the retry starts from the image evaluated at step 3 ...
+    assert float((retry - good).abs().max()) <= 2**-11 * float(good.abs().max()) + 1e-7  # ... as float16 kept it
+    assert torch.equal(retry, good.half().float())

@@ -12,11 +12,14 @@ process, torch, the weights). It sums, at the step's image size, what one forwar
 * **losses** -- what the loss terms save: each content layer's difference to its target, each
   style layer's Gram difference, the TV term's two image differences (with the activations, this
   is what autograd saves: the tests check it against autograd's saved tensors within 10%);
-* **targets** -- the content targets of every scale (the target cache keeps them) and the Grams;
+* **targets** -- the content targets of every scale (the target cache keeps them; in the network's
+  number format) and the Grams;
 * **image-sized buffers** -- the iterate, its gradient, two guard copies, two transient copies
-  (preprocessing, TV), the optimiser's state: Adam 2 images, L-BFGS 2 per remembered step
+  (preprocessing, TV) and the optimiser's state: Adam 2 images, L-BFGS 2 per remembered step
   (``min(lbfgs_history, iterations)``, the history capped at print size by
-  :func:`~restyle.engine.optim.lbfgs_history`) plus 3;
+  :func:`~restyle.engine.optim.lbfgs_history`) plus 3. A tiled step keeps the guard copies in
+  float16 and has no transient copies (it preprocesses per box, sums TV in bands and adds the
+  tiles' gradients into the iterate's own);
 * **network** -- two more copies of the weights in use (oneDNN/cuDNN keep weights reordered for
   the forward and for the input-gradient convolutions), plus :data:`RUNTIME_OVERHEAD` for the
   allocator's and the convolution library's scratch space.
@@ -133,7 +136,7 @@ def estimate(
     """The estimate of a step at the last of ``sizes`` = [(w, h), ...] (the scales so far, coarse to fine).
 
     ``box``: the step is tiled (:mod:`restyle.engine.tiling`) with tiles of at most ``box`` = (w, h)
-    pixels, halo included: the network's part is that of one box, plus an image-sized gradient.
+    pixels, halo included: the network's part is that of one box.
     ``precision`` (fp32 or bf16; default: ``config.precision`` resolved for ``config.device``) sets the
     bytes of the network's activations; with bf16 the style layers' features are also kept as the
     fp32 copies the Grams are computed from, and their fp32 gradient meets the bf16 one.
@@ -147,10 +150,11 @@ def estimate(
     copies = 0 if element == FLOAT else sum(math.prod(_layer_shape(arch, n, bw, bh)) for n in style_layers) * FLOAT
     largest_fp32 = 0 if element == FLOAT else largest // element * FLOAT
     content = sum(math.prod(_layer_shape(arch, n, bw, bh)) for n in content_layers) * FLOAT
-    targets = sum(math.prod(_layer_shape(arch, n, w, h)) for n in content_layers for w, h in sizes) * FLOAT
+    # Content targets are kept in the network's number format (see PerceptualLoss.content_targets).
+    targets = sum(math.prod(_layer_shape(arch, n, w, h)) for n in content_layers for w, h in sizes) * element
     grams = sum(_layer_shape(arch, n, width, height)[0] ** 2 for n in style_layers) * FLOAT
     image = 3 * width * height * FLOAT
-    tv = 2 * image if config.tv_weight else 0
+    tv = 2 * image if config.tv_weight and not box else 0  # tiled: TV in bands of TV_ROWS rows (no image-sized part)
     history = min(lbfgs_history(config, 3 * width * height), config.iterations)
     state = 2 * history + 3 if config.optimizer == "lbfgs" else 2
     return MemoryEstimate(
@@ -159,7 +163,7 @@ def estimate(
         BACKWARD_COPIES * largest + largest_fp32,
         content + grams + tv + copies,
         targets + grams,
-        (6 + state + (1 if box else 0)) * image,
+        ((3 if box else 6) + state) * image,  # tiled: the two guard copies are float16
         NETWORK_COPIES * network_params * element + RUNTIME_OVERHEAD,
     )
 

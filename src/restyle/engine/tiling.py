@@ -11,9 +11,12 @@ image wherever the halo covers the layers' receptive field. The style statistics
    loss's gradient through that tile's core features: the content term of the core, and
    ``<∂L/∂G, F_core F_coreᵀ / (C·M)>`` with ``∂L/∂G`` from the global Grams. Each box's pixel
    gradient (halo included) is added into the image's gradient;
-3. the TV term is computed on the whole image (it needs no network).
+3. the TV term (it needs no network) is computed in bands of :data:`TV_ROWS` rows, each with the
+   one row below it, its gradient added into the image's: the same value and gradient as on the
+   whole image, without its image-sized differences.
 
-Peak memory is one box's activations plus image-sized buffers, whatever the image size. Only
+Peak memory is one box's activations plus image-sized buffers (the iterate, its gradient, the
+optimiser's state), whatever the image size. Only
 restyle's own loss formulas (``normalize`` relative or none) and no region masks are supported.
 """
 
@@ -32,6 +35,8 @@ from restyle.losses.perceptual import PerceptualLoss
 
 #: Formulas the tiled path computes (means of squares of features and plain Grams).
 TILED_FORMULAS = ("relative", "none")
+#: Rows of one band of the tiled TV term: its temporaries are a few bands, not a few images.
+TV_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -129,8 +134,10 @@ class Tiler:
         return plan_tiles(image.shape[-2], image.shape[-1], self.core, self.halo, self.align)
 
     @torch.no_grad()
-    def features(self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        """The whole image's feature maps of ``layers``, assembled from the tiles' cores."""
+    def features(
+        self, extractor: VGGFeatures, image: torch.Tensor, layers: list[str], dtype: torch.dtype = torch.float32
+    ) -> dict[str, torch.Tensor]:
+        """The whole image's feature maps of ``layers`` (as ``dtype``), assembled from the tiles' cores."""
         h, w = image.shape[-2:]
         maps: dict[str, torch.Tensor] = {}
         for tile in self._tiles(image):
@@ -139,7 +146,7 @@ class Tiler:
                     continue
                 s = layer_stride(n)
                 if n not in maps:
-                    maps[n] = f.new_zeros((f.shape[0], f.shape[1], h // s, w // s))
+                    maps[n] = f.new_zeros((f.shape[0], f.shape[1], h // s, w // s), dtype=dtype)
                 fy0, fy1, fx0, fx1 = core_slice(tile, s, (h // s, w // s))
                 maps[n][..., fy0:fy1, fx0:fx1] = f
         return maps
@@ -223,8 +230,31 @@ class TiledObjective:
         """Loss terms of ``image`` without gradients (one pass over the tiles)."""
         content, total = self._pass(image)
         style = self._style(total.grams()) if self.loss.style_layers else None
-        tv = self.loss.tv_term(image) if self.loss.weights["tv"] else None
+        tv = self._tv(image) if self.loss.weights["tv"] else None
         return self._terms(image, content, style, tv)
+
+    def _tv(self, image: torch.Tensor, grad: torch.Tensor | None = None) -> torch.Tensor:
+        """The weighted TV term of the whole image, band by band; with ``grad``, its gradient is added there.
+
+        The term is a mean over the (H-1)·(W-1) positions with both neighbours: a band of positions
+        ``[a, b)`` needs the pixel rows ``[a, b]`` and weighs ``(b - a) / (H - 1)`` of the whole.
+        """
+        h = image.shape[-2]
+        if h < 2:
+            return self.loss.tv_term(image).detach()
+        total = image.new_zeros(())
+        for a in range(0, h - 1, TV_ROWS):
+            b = min(a + TV_ROWS, h - 1)
+            band = image.detach()[..., a : b + 1, :]
+            with torch.enable_grad():
+                band = band.clone().requires_grad_(grad is not None)
+                term = self.loss.tv_term(band) * ((b - a) / (h - 1))
+            if grad is not None:
+                term.backward()
+                assert band.grad is not None
+                grad[..., a : b + 1, :].add_(band.grad)
+            total = total + term.detach()
+        return total
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms of ``image`` (a leaf requiring grad): ``image.grad`` receives the whole gradient."""
@@ -249,7 +279,10 @@ class TiledObjective:
         }
         # Pass 2: per tile, a surrogate with the whole loss's gradient through that tile's cores.
         content = image.new_zeros(())
-        grad = torch.zeros_like(image)
+        # Into the gradient buffer the optimiser zeroed (no second image-sized gradient and no sum of two).
+        grad = image.grad if image.grad is not None else torch.zeros_like(image)
+        if image.grad is None:
+            image.grad = grad
         for i, tile in enumerate(self.tiles):
             part = box_pixels(image.detach(), tile).clone().requires_grad_(True)
             surrogate = part.new_zeros(())
@@ -266,10 +299,5 @@ class TiledObjective:
             box_pixels(grad, tile).add_(part.grad)
             del surrogate, part
             self._done(i, "gradient")
-        tv = None
-        if loss.weights["tv"]:
-            tv = loss.tv_term(image)
-            tv.backward()
-            tv = tv.detach()
-        image.grad = grad if image.grad is None else image.grad + grad
+        tv = self._tv(image, grad) if loss.weights["tv"] else None
         return self._terms(image, content, self._style(grams).detach() if sw else None, tv)

@@ -206,11 +206,14 @@ class PerceptualLoss(nn.Module):
         if not self.content_layers:
             feats = {}
         elif tiler is not None:
-            feats = tiler.features(self.extractor, content, list(self.content_layers))
+            feats = tiler.features(self.extractor, content, list(self.content_layers), self.extractor.dtype)
         else:
             feats = self.extractor(content)
-        features = {n: feats[n].detach() for n in self.content_layers}
-        scale = {f"content:{n}": self._norm(t) for n, t in features.items()}
+        scale = {f"content:{n}": self._norm(feats[n]) for n in self.content_layers}
+        # Kept in the network's number format: lossless (bf16 features were cast up from bf16 values) and,
+        # in bf16, half the bytes of the largest thing a print-size run holds besides the image.
+        dtype = self.extractor.dtype
+        features = {n: feats[n].detach().to(dtype) for n in self.content_layers}
         scale["tv"] = self._norm_tv(content)
         return Targets(content=features, scale=scale)
 
@@ -248,7 +251,8 @@ class PerceptualLoss(nn.Module):
     def _norm(self, target: torch.Tensor) -> float:
         if self.normalize != "relative":
             return 1.0
-        return 1.0 / max(float(target.square().mean()), 1e-12)
+        mean_square = torch.linalg.vector_norm(target, dtype=torch.float32).square() / target.numel()
+        return 1.0 / max(float(mean_square), 1e-12)
 
     def _norm_tv(self, image: torch.Tensor) -> float:
         if self.normalize != "relative":
