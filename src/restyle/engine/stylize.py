@@ -484,7 +484,10 @@ class Stylizer:
         self._objective = None  # probes are small: never tiled
         with torch.no_grad():
             f_photo = self.extractor(photo)
-            f_paint = self.extractor(resize(images.styles[0], size))
+            # The painting of the distance: the one the blend weighs most (a 0-weight style is not painted).
+            weights = list(images.blend) or [1.0] * len(images.styles)
+            main = max(range(len(images.styles)), key=lambda i: (weights[i], -i))
+            f_paint = self.extractor(resize(images.styles[main], size))
         lbfgs = c.replace(optimizer="lbfgs", lr=DEFAULT_LR["lbfgs"])
         layers = self.content_layers
         total = sum(layers.values()) or 1.0
