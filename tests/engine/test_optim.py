@@ -129,29 +129,24 @@ def test_make_optimizer_kinds():
 
 
 def test_default_recipe_never_reaches_the_bound_on_real_weights(real_vgg16, monkeypatch):
-    """restyle's default recipe never reaches the bound: the result equals that of the same L-BFGS without one;
-    its first step is ours (torch's would barely move the image), so it ends lower than torch's L-BFGS."""
+    """restyle's default recipe never reaches the bound: the result equals that of the same L-BFGS without one
+    (untiled runs take torch's first step; tiled ones take FIRST_STEP)."""
     content, style = make_image(64, 48, seed=1), make_image(64, 64, seed=4)
     config = RunConfig(model="vgg16", size=64, scales=1, iterations=25, style_weight=10.0)
     ours = Stylizer(config).run(content, style)
 
     def optimizer(**kw):
-        def make(config, image):
+        def make(config, image, *_):
             return BoundedLBFGS(
                 [image], lr=1.0, history_size=config.lbfgs_history, tolerance_grad=-1, tolerance_change=-1, **kw
             )
 
         return make
 
-    monkeypatch.setattr(stylize_module, "make_optimizer", optimizer(max_step=1e9, first_step=FIRST_STEP))
+    monkeypatch.setattr(stylize_module, "make_optimizer", optimizer(max_step=1e9, first_step=None))
     unbounded = Stylizer(config).run(content, style)
     assert torch.equal(ours.pixels, unbounded.pixels)
     assert ours.history[-1]["total"] < 0.8 * ours.history[0]["total"]
-    monkeypatch.setattr(stylize_module, "make_optimizer", optimizer(first_step=None))
-    torchs = Stylizer(config).run(content, style)
-    assert torchs.history[1]["total"] > 0.99 * torchs.history[0]["total"]  # torch's first step: nearly nothing
-    # Ours moves at once (it may overshoot a little on a first step: the curvature pair then scales the next).
-    assert ours.history[3]["total"] < 0.97 * torchs.history[3]["total"]
 
 
 def test_lbfgs_history_is_capped_at_print_size(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,7 +110,9 @@ class BoundedLBFGS(torch.optim.LBFGS):
         return loss
 
 
-def make_optimizer(config: RunConfig, image: torch.Tensor) -> torch.optim.Optimizer:
+def make_optimizer(
+    config: RunConfig, image: torch.Tensor, first_step: float | None = FIRST_STEP
+) -> torch.optim.Optimizer:
     """The optimiser named by ``config.optimizer`` over the single tensor ``image``.
 
     L-BFGS is stepped once per call (``max_iter=1``) so every iteration costs exactly one
@@ -130,5 +132,6 @@ def make_optimizer(config: RunConfig, image: torch.Tensor) -> torch.optim.Optimi
             tolerance_grad=-1,
             tolerance_change=-1,
             max_step=MAX_STEP,
+            first_step=first_step,
         )
     return torch.optim.Adam([image], lr=lr, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_eps)

@@ -32,7 +32,7 @@ from restyle.engine.events import Callback, Iterate, TileDone
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
 from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
 from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
-from restyle.engine.optim import DEFAULT_LR, make_optimizer
+from restyle.engine.optim import DEFAULT_LR, FIRST_STEP, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
 from restyle.engine.quality import content_distance
 from restyle.engine.stopping import Plateau
@@ -495,7 +495,7 @@ class Stylizer:
         def probe(weight: float) -> float:
             self.loss.weights["style"] = weight
             x = photo.detach().clone().requires_grad_(True)
-            opt = make_optimizer(lbfgs, x)
+            opt = make_optimizer(lbfgs, x, None)
             for _ in range(steps):
                 self._step(opt, x)
             with torch.no_grad():
@@ -674,7 +674,7 @@ class Stylizer:
         state.pixels = x.detach().clone().requires_grad_(True)
         if c.optimizer == "adam" and c.ema and not (resuming and state.average is not None):
             state.average = IterateAverage(state.pixels, c.ema)  # restarts per scale: the image is resampled
-        state.optimizer = make_optimizer(c.replace(lr=state.lr), state.pixels)
+        state.optimizer = make_optimizer(c.replace(lr=state.lr), state.pixels, self._first_step())
         if resuming:
             state.optimizer.load_state_dict(state.optimizer_state)
             state.optimizer_state = None
@@ -759,12 +759,12 @@ class Stylizer:
             state.lr /= 2
             with torch.no_grad():
                 x.copy_(state.good)
-            state.optimizer = make_optimizer(c.replace(lr=state.lr), x)
+            state.optimizer = make_optimizer(c.replace(lr=state.lr), x, self._first_step())
             note = f"{verdict.note}: restored last good image, lr now {state.lr:g}"
             state.notes.append(note)
         state.good.copy_(state.here)
         if verdict.reset:  # stalled: the same iterate, a fresh optimiser memory
-            state.optimizer = make_optimizer(c.replace(lr=state.lr), x)
+            state.optimizer = make_optimizer(c.replace(lr=state.lr), x, self._first_step())
         if verdict.note:
             state.notes.append(verdict.note)
         if c.optimizer == "adam":
@@ -811,6 +811,12 @@ class Stylizer:
             interrupted,
             checkpoint,
         )
+
+    def _first_step(self) -> float | None:
+        """L-BFGS's first step: :data:`~restyle.engine.optim.FIRST_STEP` at tiled (print-size) scales, where
+        torch's ``1/‖g‖₁`` step is lost; torch's own elsewhere (untested beyond tiling so far: video frames
+        warm-started from the warped previous frame lost temporal consistency with it)."""
+        return FIRST_STEP if self._objective is not None else None
 
     def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
         """One optimiser step (exactly one forward and backward); returns the loss terms evaluated."""

@@ -212,7 +212,7 @@ class PerceptualLoss(nn.Module):
         scale = {f"content:{n}": self._norm(feats[n]) for n in self.content_layers}
         # Kept in the network's number format: lossless (bf16 features were cast up from bf16 values) and,
         # in bf16, half the bytes of the largest thing a print-size run holds besides the image.
-        dtype = self.extractor.dtype
+        dtype = getattr(self.extractor, "dtype", torch.float32)
         features = {n: feats[n].detach().to(dtype) for n in self.content_layers}
         scale["tv"] = self._norm_tv(content)
         return Targets(content=features, scale=scale)
