@@ -251,8 +251,7 @@ class PerceptualLoss(nn.Module):
     def _norm(self, target: torch.Tensor) -> float:
         if self.normalize != "relative":
             return 1.0
-        mean_square = torch.linalg.vector_norm(target, dtype=torch.float32).square() / target.numel()
-        return 1.0 / max(float(mean_square), 1e-12)
+        return 1.0 / max(float(target.float().square().mean()), 1e-12)  # float(): tiled bf16 targets
 
     def _norm_tv(self, image: torch.Tensor) -> float:
         if self.normalize != "relative":
