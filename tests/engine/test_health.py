@@ -209,9 +209,9 @@ def test_stalled_run_resets_the_optimiser(tiny_weights, monkeypatch):
     made = []
     real = stylize_module.make_optimizer
 
-    def counting(config, image):
+    def counting(config, image, *rest):
         made.append(config.lr)
-        return real(config, image)
+        return real(config, image, *rest)
 
     monkeypatch.setattr(stylize_module, "make_optimizer", counting)
     events = []

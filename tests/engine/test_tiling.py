@@ -80,7 +80,7 @@ def test_tiled_loss_and_gradient_equal_the_untiled_ones(tiny_weights, settings, 
 
 
 def test_a_tiled_run_matches_an_untiled_one(tiny_weights, monkeypatch) -> None:
-    monkeypatch.setattr(Stylizer, "_first_step", lambda self: None)  # the same L-BFGS first step in both
+    monkeypatch.setattr(stylize, "FIRST_STEP", None)  # the same L-BFGS first step (torch's) in both
     base = RunConfig(size=128, scales=1, iterations=3, device="cpu", **SHALLOW)  # L-BFGS: smooth in the gradient
     content, style = make_image(128, 96, 1), make_image(64, 64, 2)
     plain = Stylizer(base, weights=tiny_weights).run(content, style)

@@ -495,7 +495,7 @@ class Stylizer:
         def probe(weight: float) -> float:
             self.loss.weights["style"] = weight
             x = photo.detach().clone().requires_grad_(True)
-            opt = make_optimizer(lbfgs, x, None)
+            opt = self._optimizer(lbfgs, x)
             for _ in range(steps):
                 self._step(opt, x)
             with torch.no_grad():
@@ -674,7 +674,7 @@ class Stylizer:
         state.pixels = x.detach().clone().requires_grad_(True)
         if c.optimizer == "adam" and c.ema and not (resuming and state.average is not None):
             state.average = IterateAverage(state.pixels, c.ema)  # restarts per scale: the image is resampled
-        state.optimizer = make_optimizer(c.replace(lr=state.lr), state.pixels, self._first_step())
+        state.optimizer = self._optimizer(c.replace(lr=state.lr), state.pixels)
         if resuming:
             state.optimizer.load_state_dict(state.optimizer_state)
             state.optimizer_state = None
@@ -759,12 +759,12 @@ class Stylizer:
             state.lr /= 2
             with torch.no_grad():
                 x.copy_(state.good)
-            state.optimizer = make_optimizer(c.replace(lr=state.lr), x, self._first_step())
+            state.optimizer = self._optimizer(c.replace(lr=state.lr), x)
             note = f"{verdict.note}: restored last good image, lr now {state.lr:g}"
             state.notes.append(note)
         state.good.copy_(state.here)
         if verdict.reset:  # stalled: the same iterate, a fresh optimiser memory
-            state.optimizer = make_optimizer(c.replace(lr=state.lr), x, self._first_step())
+            state.optimizer = self._optimizer(c.replace(lr=state.lr), x)
         if verdict.note:
             state.notes.append(verdict.note)
         if c.optimizer == "adam":
@@ -812,11 +812,11 @@ class Stylizer:
             checkpoint,
         )
 
-    def _first_step(self) -> float | None:
-        """L-BFGS's first step: :data:`~restyle.engine.optim.FIRST_STEP` at tiled (print-size) scales, where
-        torch's ``1/‖g‖₁`` step is lost; torch's own elsewhere (untested beyond tiling so far: video frames
-        warm-started from the warped previous frame lost temporal consistency with it)."""
-        return FIRST_STEP if self._objective is not None else None
+    def _optimizer(self, config: RunConfig, x: torch.Tensor) -> torch.optim.Optimizer:
+        """:func:`make_optimizer` for this scale: L-BFGS's first step is :data:`FIRST_STEP` at tiled (print-size)
+        scales, where torch's ``1/‖g‖₁`` step is lost, and torch's own elsewhere (not yet adopted there: video
+        frames warm-started from the warped previous frame lost temporal consistency with it)."""
+        return make_optimizer(config, x, FIRST_STEP if self._objective is not None else None)
 
     def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
         """One optimiser step (exactly one forward and backward); returns the loss terms evaluated."""

@@ -240,8 +240,6 @@ class TiledObjective:
         ``[a, b)`` needs the pixel rows ``[a, b]`` and weighs ``(b - a) / (H - 1)`` of the whole.
         """
         h = image.shape[-2]
-        if h < 2:
-            return self.loss.tv_term(image).detach()
         total = image.new_zeros(())
         for a in range(0, h - 1, TV_ROWS):
             b = min(a + TV_ROWS, h - 1)
@@ -280,9 +278,9 @@ class TiledObjective:
         # Pass 2: per tile, a surrogate with the whole loss's gradient through that tile's cores.
         content = image.new_zeros(())
         # Into the gradient buffer the optimiser zeroed (no second image-sized gradient and no sum of two).
-        grad = image.grad if image.grad is not None else torch.zeros_like(image)
         if image.grad is None:
-            image.grad = grad
+            image.grad = torch.zeros_like(image)
+        grad = image.grad
         for i, tile in enumerate(self.tiles):
             part = box_pixels(image.detach(), tile).clone().requires_grad_(True)
             surrogate = part.new_zeros(())

@@ -203,16 +203,16 @@ class PerceptualLoss(nn.Module):
 
         ``tiler`` computes the features tile by tile (for images too large for one forward).
         """
-        if not self.content_layers:
-            feats = {}
-        elif tiler is not None:
-            feats = tiler.features(self.extractor, content, list(self.content_layers), self.extractor.dtype)
-        else:
-            feats = self.extractor(content)
-        scale = {f"content:{n}": self._norm(feats[n]) for n in self.content_layers}
         # Kept in the network's number format: lossless (bf16 features were cast up from bf16 values) and,
         # in bf16, half the bytes of the largest thing a print-size run holds besides the image.
         dtype = getattr(self.extractor, "dtype", torch.float32)
+        if not self.content_layers:
+            feats = {}
+        elif tiler is not None:
+            feats = tiler.features(self.extractor, content, list(self.content_layers), dtype)
+        else:
+            feats = self.extractor(content)
+        scale = {f"content:{n}": self._norm(feats[n]) for n in self.content_layers}
         features = {n: feats[n].detach().to(dtype) for n in self.content_layers}
         scale["tv"] = self._norm_tv(content)
         return Targets(content=features, scale=scale)
