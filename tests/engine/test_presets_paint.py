@@ -80,7 +80,7 @@ def test_the_guard_catches_the_old_runaway(vgg16, monkeypatch):
     """With torch's unbounded L-BFGS (restyle before issue 14) the guard restores, notes and warns."""
     import restyle.engine.stylize as stylize_module
 
-    def torch_lbfgs(config, image):
+    def torch_lbfgs(config, image, *_):
         return torch.optim.LBFGS(
             [image],
             lr=config.lr or 1.0,

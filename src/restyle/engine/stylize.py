@@ -814,9 +814,10 @@ class Stylizer:
 
     def _optimizer(self, config: RunConfig, x: torch.Tensor) -> torch.optim.Optimizer:
         """:func:`make_optimizer` for this scale: L-BFGS's first step is :data:`FIRST_STEP` at tiled (print-size)
-        scales, where torch's ``1/‖g‖₁`` step is lost, and torch's own elsewhere (not yet adopted there: video
-        frames warm-started from the warped previous frame lost temporal consistency with it)."""
-        return make_optimizer(config, x, FIRST_STEP if self._objective is not None else None)
+        scales, where torch's ``1/‖g‖₁`` step is lost, and torch's own elsewhere (not yet adopted there) and
+        for video frames, which start at the warped previous frame a pixel-sized first step would leave."""
+        pixel_sized = self._objective is not None and self._temporal is None
+        return make_optimizer(config, x, FIRST_STEP if pixel_sized else None)
 
     def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
         """One optimiser step (exactly one forward and backward); returns the loss terms evaluated."""
