@@ -10,16 +10,26 @@ import torch
 from helpers import make_image
 from restyle.config import RunConfig
 from restyle.engine import stylize
-from restyle.engine.quality import Judge
+from restyle.engine.quality import JUDGE_SIZE, Judge
 from restyle.engine.strength import (
     CONTENT_PER_STRENGTH,
     EXTRAPOLATION,
+    FINISH_DECAY,
+    FINISH_MEASURE_SIDE,
+    FINISH_MIN_STEPS,
+    FINISH_RANGE,
     FINISH_RATIO,
+    FINISH_RESPONSE,
+    FINISH_RISE,
     MAX_PROBES,
     PROBE_STEPS,
     TOLERANCE,
     WeightSearch,
     calibrate,
+    finish_check_step,
+    finish_correction,
+    finish_scale,
+    heading_distance,
     probe_distance,
     probe_steps,
     target_distance,
@@ -173,3 +183,120 @@ def test_a_tiled_coarsest_scale_calibrates_at_the_tile_size(tiny_weights):
     assert result.calibration is not None and max(result.calibration["size"]) == 48
     untiled = Stylizer(config.replace(tile=0), weights=tiny_weights).run(make_image(128, 96, 1), make_image(64, 64, 2))
     assert untiled.calibration is not None and max(untiled.calibration["size"]) == 128
+
+
+def test_the_correction_runs_at_the_scale_of_the_reports_size():
+    """The largest scale not above 256 px, never the coarsest (its probes measured it) and never one above 256 px."""
+    assert FINISH_MEASURE_SIDE == JUDGE_SIZE == 256
+    assert finish_scale([64, 128, 256]) == 2 and finish_scale([128, 256, 512]) == 1
+    assert finish_scale([64, 128]) == 1 and finish_scale([64, 96, 192, 384]) == 2
+    assert finish_scale([256, 512, 1024]) is None and finish_scale([512, 1024, 2048]) is None
+    assert finish_scale([256]) is None and finish_scale([64]) is None
+
+
+def test_the_finish_correction_aims_the_final_scale_at_the_target():
+    """At a third of the final scale: heading above the target -> less style, below -> more, near -> unchanged."""
+    assert finish_check_step(60) == 20 and finish_check_step(FINISH_MIN_STEPS) == 3
+    assert finish_check_step(FINISH_MIN_STEPS - 1) == 0  # too short a scale to predict: no correction
+    heading = heading_distance(0.5, 20, 60)
+    assert heading == pytest.approx(0.5 * 3**-FINISH_DECAY) and heading_distance(0.5, 60, 60) == 0.5
+    target = 0.35
+    less = finish_correction(0.6, 20, 60, target)
+    more = finish_correction(0.25, 20, 60, target)
+    assert less < 1 < more
+    # the factor moves the heading onto the target along the measured response
+    assert heading_distance(0.6, 20, 60) * less**FINISH_RESPONSE == pytest.approx(target)
+    assert finish_correction(target / 3**-FINISH_DECAY, 20, 60, target) == 1.0  # already heading there
+    assert finish_correction(50.0, 20, 60, target) == pytest.approx(1 / FINISH_RANGE)  # clamped
+    assert finish_correction(1e-6, 20, 60, target) == pytest.approx(FINISH_RANGE)
+    for bad in (math.inf, math.nan, 0.0):
+        assert finish_correction(bad, 20, 60, target) == 1.0
+    assert finish_correction(0.6, 20, 60, 0.0) == 1.0  # strength 0: nothing to aim at
+
+
+#: A two-scale pyramid (64 then 128 px): the correction belongs to the final scale of a pyramid.
+PYRAMID = RunConfig(size=128, scales=2, iterations=12, coarse_factor=1, strength=0.5, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pyramid_run(tiny_weights):
+    """The photo, the painting, the run of PYRAMID on them and each step's event note."""
+    photo, painting = make_image(128, 96, 1), make_image(64, 64, 2)
+    notes: dict[int, str] = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the tests that compare with it (module scope: one_thread is per test)
+    try:
+        result = Stylizer(PYRAMID, weights=tiny_weights).run(photo, painting, lambda e: notes.update({e.step: e.note}))
+    finally:
+        torch.set_num_threads(threads)
+    return photo, painting, result, notes
+
+
+def test_the_run_corrects_its_weight_once_at_a_third_of_the_final_scale(tiny_weights, pyramid_run, monkeypatch):
+    """Recorded in the calibration, announced in that step's event, in the direction asked: a larger weight ends
+    further from the photo than the uncorrected run, a smaller one nearer."""
+    photo, painting, result, notes = pyramid_run
+    finish = result.calibration["finish"]
+    assert finish["step"] == 12 + 4  # the coarse scale's 12 steps, then a third of the final 12
+    assert result.style_weight == pytest.approx(result.calibration["style_weight"] * finish["factor"])
+    assert finish["style_weight"] == result.style_weight and finish["factor"] != 1
+    assert finish["size"] == [128, 96]  # the final scale, the largest not larger than the report's 256 px
+    assert "strength: content distance" in notes[finish["step"]] and "style weight x" in notes[finish["step"]]
+    assert not any("strength: content" in n for s, n in notes.items() if s != finish["step"])
+
+    monkeypatch.setattr(stylize, "finish_check_step", lambda steps: 0)
+    plain = Stylizer(PYRAMID, weights=tiny_weights).run(photo, painting)
+    assert "finish" not in plain.calibration and plain.style_weight == result.calibration["style_weight"]
+    judge = Judge(tiny_weights, size=128)
+    corrected = judge.measure(result.pixels[None], photo[None], painting[None]).content
+    uncorrected = judge.measure(plain.pixels[None], photo[None], painting[None]).content
+    assert (corrected > uncorrected) == (finish["factor"] > 1), (corrected, uncorrected, finish)
+
+
+def test_a_resume_after_the_correction_ends_as_the_uninterrupted_run(tiny_weights, pyramid_run):
+    """The corrected weight and the stopping rule's restart after it are checkpointed: same weight, same image."""
+    photo, painting, reference, _ = pyramid_run
+    stop = reference.calibration["finish"]["step"] + 2
+    stylizer = Stylizer(PYRAMID, weights=tiny_weights)
+
+    def stop_there(event):
+        if event.step == stop:
+            stylizer.request_stop()
+
+    first = stylizer.run(photo, painting, stop_there)
+    assert first.checkpoint is not None and "finish" in first.checkpoint.calibration
+    result = Stylizer(PYRAMID, weights=tiny_weights).run(None, resume=first.checkpoint)
+    assert result.calibration == reference.calibration and result.style_weight == reference.style_weight
+    assert len(result.history) == len(reference.history)
+    assert torch.equal(result.pixels, reference.pixels)
+
+
+def test_a_correction_with_finer_scales_after_it_aims_lower(tiny_weights, monkeypatch):
+    """The 256 px scale of a 512 px run: each finer scale after it adds back texture, so it aims FINISH_RISE lower."""
+    seen = []
+    real = stylize.finish_correction
+
+    def spy(d, step, steps, aim):
+        seen.append((step, steps, aim))
+        return real(d, step, steps, aim)
+
+    monkeypatch.setattr(stylize, "finish_scale", lambda sides: 0)  # the 64 px scale, the 128 px one after it
+    monkeypatch.setattr(stylize, "finish_correction", spy)
+    config = RunConfig(size=128, scales=2, iterations=9, coarse_factor=1, strength=0.5, device="cpu")
+    result = Stylizer(config, weights=tiny_weights).run(make_image(128, 96, 1), make_image(64, 64, 2))
+    assert seen == [(3, 9, pytest.approx(target_distance(0.5) / FINISH_RISE))]
+    assert result.calibration["finish"]["step"] == 3 and result.calibration["finish"]["size"] == [64, 48]
+
+
+def test_a_one_scale_run_is_not_corrected(tiny_weights):
+    """Its probes measured its only scale from the photo: no correction (FINISH_DECAY is a final scale's)."""
+    config = RunConfig(size=48, scales=1, iterations=12, device="cpu")
+    result = Stylizer(config, weights=tiny_weights).run(make_image(48, 40, 1), make_image(40, 40, 2))
+    assert result.calibration is not None and "finish" not in result.calibration
+    assert result.style_weight == result.calibration["style_weight"]
+
+
+def test_a_given_style_weight_is_never_corrected(tiny_weights):
+    config = RunConfig(size=48, scales=1, iterations=12, style_weight=3.0, device="cpu")
+    result = Stylizer(config, weights=tiny_weights).run(make_image(48, 40, 1), make_image(40, 40, 2))
+    assert result.calibration is None and result.style_weight == 3.0

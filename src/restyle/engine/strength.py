@@ -18,14 +18,27 @@ so the probes aim at ``target / FINISH_RATIO``
 (:func:`probe_distance`). Probes that all fall short and flatten out (:data:`SATURATION_SLOPE`)
 stop the search at the curve's knee, and an answer no probe measured stays within
 :data:`EXTRAPOLATION` of the probes: a weight past what was measured erases photos. The run then
-paints its whole pyramid with the weight found. :class:`WeightSearch` is the search alone (pure).
+paints its pyramid with the weight found. :class:`WeightSearch` is the search alone (pure).
+
+What the coarse probes cannot see is how far the finer scales pull the photo back: that depends
+on the painting (finished / coarse-scale distance 0.40 for Composition VII's fine lines, 0.92
+for the Scream's large bands). So the run closes the loop where the measure is taken: at the
+scale of the quality report's size (:func:`finish_scale`: the 256 px scale of a 256 or 512 px
+pyramid), after a third of its steps (:func:`finish_check_step`), it measures the iterate's
+content distance on its own network and corrects the style weight once by
+:func:`finish_correction` (the distance still falls along the rest of the scale like a power of the
+step, :data:`FINISH_DECAY`, and answers a weight change there by :data:`FINISH_RESPONSE`; a finer
+scale after it raises the 256 px measure by about :data:`FINISH_RISE`; all measured on the real
+VGG16, see the constants).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from restyle.engine.quality import JUDGE_SIZE
 
 #: The weight of a run that calibrates nothing (no content or no style layers): restyle's fixed
 #: default before ``--strength``.
@@ -72,6 +85,75 @@ SATURATION_SLOPE = 0.2
 #: When no probe hit and none bracketed the target, the answer stays within this factor of the
 #: furthest probe: an unmeasured extrapolation along a saturating curve can run far past any sane weight.
 EXTRAPOLATION = 2.0
+
+
+#: Over a scale that starts from the upsampled coarser result, the content distance of the iterate falls like
+#: ``step ** -FINISH_DECAY``: final scale of the default 256 px pyramid, distance at step 60 / at step 20 was
+#: 0.75-0.86 on 7 pairs (median 0.815 = 3 ** -0.186), at step 60 / step 30 0.86-0.91 (the power law says 0.88),
+#: step 60 / step 40 0.92-0.95 (0.93); the 256 px scale of the 512 px pyramid, step 70 / step 20: 0.75-0.86 on 3
+#: pairs (0.79), step 70 / step 30: 0.85-0.91 (0.85).
+FINISH_DECAY = 0.186
+#: d log(finished distance) / d log(style weight changed at a third of the final scale): 0.30-0.40
+#: (tubingen x starry_night x0.5 / x2, chelsea x the_scream x0.5 / x0.25, coffee x composition_vii x2 / x4;
+#: median 0.33), L-BFGS going on with its memory.
+FINISH_RESPONSE = 0.33
+#: The correction changes the weight by at most this factor either way (the finished distance by ~2x).
+FINISH_RANGE = 8.0
+#: Scales shorter than this are not corrected (the decay above was measured over 20-75 steps).
+FINISH_MIN_STEPS = 9
+#: The scale corrected is the largest one not larger than this (px, longest side): the quality report's size,
+#: so strength S asks for the same content distance at every output size.
+FINISH_MEASURE_SIDE = JUDGE_SIZE
+#: What one finer scale after the corrected one does to its distance (measured at the corrected scale's size): the
+#: 512 px default, without a correction, at the end / at the end of its 256 px scale: 1.24, 1.08, 1.07 (tubingen x
+#: starry_night, coffee x composition_vii, chelsea x the_scream); with a correction aiming 1.1 lower, finished /
+#: aimed at 1.03-1.5 on 6 pairs (median 1.31: the weakened weight's 512 px scale adds back more texture). The
+#: correction aims that much lower per finer scale.
+FINISH_RISE = 1.3
+
+
+def finish_scale(sides: Sequence[int]) -> int | None:
+    """Index of the pyramid scale (longest ``sides``, coarse to fine) the strength correction runs at: the largest
+    not larger than :data:`FINISH_MEASURE_SIDE`; None when that is the coarsest scale (there the probes measured,
+    from the photo) or every scale is larger.
+
+    >>> finish_scale([64, 128, 256]), finish_scale([128, 256, 512]), finish_scale([256, 512, 1024]), finish_scale([512])
+    (2, 1, None, None)
+    """
+    fitting = [i for i, side in enumerate(sides) if side <= FINISH_MEASURE_SIDE]
+    return fitting[-1] if fitting and fitting[-1] > 0 else None
+
+
+def finish_check_step(steps: int) -> int:
+    """The step of a scale of ``steps`` steps at which the weight is corrected (0: none)."""
+    return round(steps / 3) if steps >= FINISH_MIN_STEPS else 0
+
+
+def heading_distance(distance: float, step: int, steps: int) -> float:
+    """Where a scale at content distance ``distance`` after ``step`` of its ``steps`` would end
+    (:data:`FINISH_DECAY`)."""
+    return distance * (steps / step) ** -FINISH_DECAY
+
+
+def finish_correction(distance: float, step: int, steps: int, target: float, tolerance: float = TOLERANCE) -> float:
+    """The factor on the style weight that makes a scale end at content distance ``target``.
+
+    ``distance`` is the iterate's after ``step`` of the scale's ``steps``: the scale would end near
+    ``distance · (steps / step) ** -FINISH_DECAY``; the factor moves that to ``target`` along
+    :data:`FINISH_RESPONSE`, within :data:`FINISH_RANGE`. 1 when already within ``tolerance``
+    (relative) or when nothing can be measured.
+
+    >>> round(finish_correction(0.6, 20, 60, 0.35), 3)  # heading for 0.489: less style
+    0.363
+    >>> finish_correction(0.43, 20, 60, 0.35)  # heading for 0.35
+    1.0
+    """
+    if not (math.isfinite(distance) and distance > 0 and target > 0 and 0 < step <= steps):
+        return 1.0
+    heading = heading_distance(distance, step, steps)
+    if abs(heading / target - 1) <= tolerance:
+        return 1.0
+    return _clamp((target / heading) ** (1 / FINISH_RESPONSE), 1 / FINISH_RANGE, FINISH_RANGE)
 
 
 def target_distance(strength: float) -> float:
@@ -219,6 +301,16 @@ def _clamp(v: float, lo: float, hi: float) -> float:
 
 __all__ = [
     "probe_steps",
+    "FINISH_DECAY",
+    "FINISH_MIN_STEPS",
+    "FINISH_MEASURE_SIDE",
+    "FINISH_RANGE",
+    "FINISH_RISE",
+    "FINISH_RESPONSE",
+    "finish_check_step",
+    "finish_correction",
+    "finish_scale",
+    "heading_distance",
     "CONTENT_PER_STRENGTH",
     "EXTRAPOLATION",
     "SATURATION_SLOPE",

@@ -38,11 +38,17 @@ from restyle.engine.quality import content_distance
 from restyle.engine.stopping import Plateau
 from restyle.engine.strength import (
     DEFAULT_STYLE_WEIGHT,
+    FINISH_RISE,
     PROBE_STEPS,
     START_WEIGHT,
     Calibration,
     calibrate,
+    finish_check_step,
+    finish_correction,
+    finish_scale,
+    heading_distance,
     probe_steps,
+    target_distance,
 )
 from restyle.engine.targets import TargetCache
 from restyle.engine.tiling import TILED_FORMULAS, Tile, TiledObjective, Tiler, layer_stride, plan_tiles
@@ -135,6 +141,12 @@ class RunState:
     retries: int = 0
     health: HealthMonitor = field(default_factory=HealthMonitor)
     average: IterateAverage | None = None  #: ``--ema``: the moving average of this scale's iterates
+
+    def scale_losses(self, scale: int) -> list[float]:
+        """Total losses of ``scale``'s steps so far, since the style weight was last set (a strength correction
+        changes the objective mid-scale): what the stopping rule and the guard replay on a resume."""
+        since = (self.calibration or {}).get("finish", {}).get("step", 0)
+        return [h["total"] for h in self.history if h["scale"] == scale and h["step"] > since]
 
     def output(self) -> torch.Tensor:
         """The image the run stands for: the iterate, or its moving average with ``--ema``."""
@@ -389,8 +401,10 @@ class Stylizer:
                 break
             if self._objective is not None:
                 self._objective.on_tile = self._tile_reporter(state, si, len(sizes), size)
+            # the strength loop is closed once, at a third of the scale of the quality report's size
+            finish = finish_check_step(plan[si]) if self._closes_strength(state, si, sizes) else 0
             # --tol: replaying this scale's losses so far makes a resumed scale stop where it would have
-            plateau = Plateau(c.tol, losses=[h["total"] for h in state.history if h["scale"] == si])
+            plateau = Plateau(c.tol, losses=state.scale_losses(si))
             total_steps = state.step + (0 if plateau.stopped else plan[si] - state.scale_step) + sum(plan[si + 1 :])
             while state.scale_step < plan[si] and not plateau.stopped and not self._stop:
                 try:
@@ -404,7 +418,11 @@ class Stylizer:
                     assert state.pixels is not None
                     state.average.update(state.pixels)
                 state.history.append({"step": state.step, "scale": si, **values})
-                if plateau.update(values["total"]):  # converged: the steps left at this scale are not run
+                if state.scale_step == finish and "finish" not in (state.calibration or {}):
+                    note = join_notes(note, self._correct_strength(state, images, size, plan[si], len(sizes) - 1 - si))
+                    plateau = Plateau(c.tol)  # the objective changed: its losses so far no longer compare
+                    state.health.start_scale(si)
+                elif plateau.update(values["total"]):  # converged: the steps left at this scale are not run
                     total_steps = state.step + sum(plan[si + 1 :])
                 note, first_note = join_notes(first_note, note), ""
                 if state.step == total_steps:  # the finished image: flat? did the loss ever fall?
@@ -482,15 +500,8 @@ class Stylizer:
         styles = [resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale))) for s in images.styles]
         self.loss.targets = self._content_targets(photo) | self._style_targets(styles, images.blend)
         self._objective = None  # probes are small: never tiled
-        with torch.no_grad():
-            f_photo = self.extractor(photo)
-            # The painting of the distance: the one the blend weighs most (a 0-weight style is not painted).
-            weights = list(images.blend) or [1.0] * len(images.styles)
-            main = max(range(len(images.styles)), key=lambda i: (weights[i], -i))
-            f_paint = self.extractor(resize(images.styles[main], size))
+        distance = self._content_meter(images, size)
         lbfgs = c.replace(optimizer="lbfgs", lr=DEFAULT_LR["lbfgs"])
-        layers = self.content_layers
-        total = sum(layers.values()) or 1.0
 
         def probe(weight: float) -> float:
             self.loss.weights["style"] = weight
@@ -498,13 +509,71 @@ class Stylizer:
             opt = self._optimizer(lbfgs, x)
             for _ in range(steps):
                 self._step(opt, x)
+            return distance(x)
+
+        return calibrate(c.strength, START_WEIGHT, probe, size)
+
+    def _closes_strength(self, state: RunState, si: int, sides: list[int]) -> bool:
+        """Whether scale ``si`` (of longest ``sides``) corrects the calibrated style weight (:meth:`_correct_strength`):
+        :func:`finish_scale` of a run whose weight ``strength`` calibrated, outside video frames (their weight is
+        the first frame's). That scale starts from the upsampled coarser result, and its distance falls as
+        FINISH_DECAY has it (the coarsest starts from the photo, where its probes measured it)."""
+        if state.calibration is None or self.config.strength <= 0 or self._temporal is not None:
+            return False
+        return si == finish_scale(sides)
+
+    def _content_meter(self, images: _RunImages, size: tuple[int, int]) -> Callable[[torch.Tensor], float]:
+        """The content distance (:mod:`restyle.engine.quality`) of an iterate, measured at ``size`` on this network's
+        content layers against the photo and the painting, both stretched to ``size``; inf if not finite."""
+        layers = self.content_layers
+        total = sum(layers.values()) or 1.0
+        with torch.no_grad():
+            f_photo = self.extractor(resize(images.content, size))
+            # The painting of the distance: the one the blend weighs most (a 0-weight style is not painted).
+            weights = list(images.blend) or [1.0] * len(images.styles)
+            main = max(range(len(images.styles)), key=lambda i: (weights[i], -i))
+            f_paint = self.extractor(resize(images.styles[main], size))
+
+        def distance(x: torch.Tensor) -> float:
             with torch.no_grad():
-                f = self.extractor(x.detach().clamp(0, 1))
+                f = self.extractor(resize(x.detach().clamp(0, 1), size))
             if not all(torch.isfinite(f[n]).all() for n in layers):
                 return math.inf
             return sum(w * content_distance(f[n], f_photo[n], f_paint[n]) for n, w in layers.items()) / total
 
-        return calibrate(c.strength, START_WEIGHT, probe, size)
+        return distance
+
+    def _correct_strength(
+        self, state: RunState, images: _RunImages, size: tuple[int, int], steps: int, later: int
+    ) -> str:
+        """Close the strength loop at :func:`finish_check_step` of this scale (of ``steps`` steps, ``later`` finer
+        scales after it): measure the iterate's content distance and correct the style weight once by
+        :func:`finish_correction`, aiming :data:`FINISH_RISE` lower per later scale (recorded in the calibration,
+        so a resumed run does the same). Returns the note for the step's event."""
+        target = target_distance(self.config.strength)
+        aim = target / FINISH_RISE**later
+        d = self._content_meter(images, size)(state.pixels)
+        factor = finish_correction(d, state.scale_step, steps, aim)
+        assert state.calibration is not None and state.style_weight is not None
+        state.style_weight *= factor
+        self.loss.weights["style"] = state.style_weight
+        state.calibration = {
+            **state.calibration,
+            "finish": {
+                "step": state.step,
+                "size": list(size),
+                "content_distance": round(d, 4),
+                "factor": factor,
+                "style_weight": state.style_weight,
+            },
+        }
+        if factor == 1:
+            return ""
+        return (
+            f"strength: content distance {d:.2f} at step {state.scale_step}/{steps} of this scale, heading for "
+            f"{heading_distance(d, state.scale_step, steps):.2f} (aiming at {aim:.2f} for {target:.2f}): "
+            f"style weight x{factor:.3g}"
+        )
 
     def pyramid(self, inputs: RunInputs) -> list[tuple[int, int]]:
         """(width, height) of each scale of a run on ``inputs``, coarse to fine."""
@@ -670,7 +739,7 @@ class Stylizer:
             x = resize(state.pixels.detach(), size)
             state.scale_step = 0
         state.scale, state.retries = si, 0
-        state.health.start_scale(si, [h["total"] for h in state.history if h["scale"] == si])
+        state.health.start_scale(si, state.scale_losses(si))
         state.pixels = x.detach().clone().requires_grad_(True)
         if c.optimizer == "adam" and c.ema and not (resuming and state.average is not None):
             state.average = IterateAverage(state.pixels, c.ema)  # restarts per scale: the image is resampled
