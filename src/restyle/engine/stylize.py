@@ -569,10 +569,10 @@ class Stylizer:
         }
         if factor == 1:
             return ""
+        goal = f"target {target:.2f}" if later == 0 else f"aiming at {aim:.2f} for finer scales, target {target:.2f}"
         return (
             f"strength: content distance {d:.2f} at step {state.scale_step}/{steps} of this scale, heading for "
-            f"{heading_distance(d, state.scale_step, steps):.2f} (aiming at {aim:.2f} for {target:.2f}): "
-            f"style weight x{factor:.3g}"
+            f"{heading_distance(d, state.scale_step, steps):.2f} ({goal}): style weight x{factor:.3g}"
         )
 
     def pyramid(self, inputs: RunInputs) -> list[tuple[int, int]]:
