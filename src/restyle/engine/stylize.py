@@ -401,7 +401,7 @@ class Stylizer:
                 break
             if self._objective is not None:
                 self._objective.on_tile = self._tile_reporter(state, si, len(sizes), size)
-            # the strength loop is closed once, at a third of the scale of the quality report's size
+            # the strength loop is closed once, at a third of the scale of the quality report's size (0: not here)
             finish = finish_check_step(plan[si]) if self._closes_strength(state, si, sizes) else 0
             # --tol: replaying this scale's losses so far makes a resumed scale stop where it would have
             plateau = Plateau(c.tol, losses=state.scale_losses(si))
@@ -418,7 +418,7 @@ class Stylizer:
                     assert state.pixels is not None
                     state.average.update(state.pixels)
                 state.history.append({"step": state.step, "scale": si, **values})
-                if state.scale_step == finish and "finish" not in (state.calibration or {}):
+                if state.scale_step == finish:
                     note = join_notes(note, self._correct_strength(state, images, size, plan[si], len(sizes) - 1 - si))
                     plateau = Plateau(c.tol)  # the objective changed: its losses so far no longer compare
                     state.health.start_scale(si)
@@ -516,19 +516,25 @@ class Stylizer:
     def _closes_strength(self, state: RunState, si: int, sides: list[int]) -> bool:
         """Whether scale ``si`` (of longest ``sides``) corrects the calibrated style weight (:meth:`_correct_strength`):
         :func:`finish_scale` of a run whose weight ``strength`` calibrated, outside video frames (their weight is
-        the first frame's). That scale starts from the upsampled coarser result, and its distance falls as
-        FINISH_DECAY has it (the coarsest starts from the photo, where its probes measured it)."""
-        if state.calibration is None or self.config.strength <= 0 or self._temporal is not None:
+        the first frame's), unless a resumed run already did. That scale starts from the upsampled coarser result,
+        and its distance falls as FINISH_DECAY has it (the coarsest starts from the photo, where its probes
+        measured it)."""
+        if state.calibration is None or "finish" in state.calibration:
+            return False
+        if self.config.strength <= 0 or self._temporal is not None:
             return False
         return si == finish_scale(sides)
 
     def _content_meter(self, images: _RunImages, size: tuple[int, int]) -> Callable[[torch.Tensor], float]:
         """The content distance (:mod:`restyle.engine.quality`) of an iterate, measured at ``size`` on this network's
-        content layers against the photo and the painting, both stretched to ``size``; inf if not finite."""
+        content layers against the photo and the painting, both stretched to ``size``; inf if not finite.
+
+        The photo's features are the content targets installed for ``size`` (by the probes or the scale): the
+        same forward, not run again."""
         layers = self.content_layers
         total = sum(layers.values()) or 1.0
+        f_photo = self.loss.targets.content
         with torch.no_grad():
-            f_photo = self.extractor(resize(images.content, size))
             # The painting of the distance: the one the blend weighs most (a 0-weight style is not painted).
             weights = list(images.blend) or [1.0] * len(images.styles)
             main = max(range(len(images.styles)), key=lambda i: (weights[i], -i))
@@ -539,7 +545,7 @@ class Stylizer:
                 f = self.extractor(resize(x.detach().clamp(0, 1), size))
             if not all(torch.isfinite(f[n]).all() for n in layers):
                 return math.inf
-            return sum(w * content_distance(f[n], f_photo[n], f_paint[n]) for n, w in layers.items()) / total
+            return sum(w * content_distance(f[n], f_photo[n].float(), f_paint[n]) for n, w in layers.items()) / total
 
         return distance
 
