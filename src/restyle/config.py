@@ -43,6 +43,8 @@ POOLINGS = ("max", "avg")
 #: Loss formulas: restyle's own (relative, none) and the exact ones of the sources the presets follow.
 NORMALIZATIONS = ("relative", "none", "neural-style", "gatys", "cs20", "keras", "tf-tutorial")
 IMAGE_FITS = ("stretch", "crop")
+#: How the painting meets the photo's shape (``style_fit``).
+STYLE_FITS = ("stretch", "crop", "keep")
 DEVICES = ("auto", "cpu", "cuda")
 ALPHA_MODES = ("keep", "composite")
 BIT_DEPTHS = (8, 16)
@@ -343,7 +345,19 @@ class RunConfig:
     image_fit: str = _f(
         "stretch", "How --image-size meets another aspect ratio: stretch, or crop (centre) first.", choices=IMAGE_FITS
     )
-    style_scale: float = _f(1.0, "Style image's longest side relative to --size.", ge=0.05, le=8)
+    style_scale: float = _f(
+        1.0,
+        "Style image's size relative to the output's (its sides; its longest side with --style-fit keep).",
+        ge=0.05,
+        le=8,
+    )
+    style_fit: str = _f(
+        "stretch",
+        "How the painting meets the photo's shape: stretch (resized to it, as the quality report measures "
+        "style), crop (centre-cropped to its aspect first: the strokes keep their shape) or keep (its own "
+        "aspect, longest side as the output's: neural-style's).",
+        choices=STYLE_FITS,
+    )
     tile: int = _f(
         0,
         "Tile the steps of scales larger than N px (overlapping tiles, global style statistics: the same "

@@ -44,10 +44,17 @@ _STYLE5 = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: What every preset runs with unless it sets the value itself: restyle's additions to the seeds'
 #: recipes switched off, so that a preset runs its seed's algorithm whatever restyle's own defaults
 #: are (a preset's values and explicitly given settings still win). That is the schedule from before
-#: issue 9 (200 iterations at every scale, no stopping rule: ``tol`` would change a seed's result)
-#: and no moving average. (Every preset sets its own ``style_weight``, so none is calibrated for
+#: issue 9 (200 iterations at every scale, no stopping rule: ``tol`` would change a seed's result),
+#: no moving average and the painting at its own aspect (``style_fit`` keep: the seeds with no fixed
+#: ``image_size`` scale it by its longest side). (Every preset sets its own ``style_weight``, so none is calibrated for
 #: ``strength``.) A new default that changes the algorithm gets its "off" value here.
-SEED_BEHAVIOUR: Mapping[str, Any] = {"iterations": 200, "coarse_factor": 1.0, "tol": 0.0, "ema": 0.0}
+SEED_BEHAVIOUR: Mapping[str, Any] = {
+    "iterations": 200,
+    "coarse_factor": 1.0,
+    "tol": 0.0,
+    "ema": 0.0,
+    "style_fit": "keep",
+}
 
 
 @dataclass(frozen=True)

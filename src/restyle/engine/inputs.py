@@ -27,10 +27,13 @@ import torch
 from PIL import Image
 
 from restyle.config import KEEP, RunConfig, parse_blend, parse_colour, parse_image_size, parse_list, parse_noise
-from restyle.engine.pyramid import resize
+from restyle.engine.pyramid import fit_size, resize
 from restyle.errors import ConfigError, ImageError
 from restyle.features.preprocessing import Preprocessing
 from restyle.io.image import ImageData, pil_to_tensor, read_image
+
+#: How much larger than ``size`` a stretched or cropped style image is read at most (see :func:`load_style`).
+STYLE_READ_MAX = 2.0
 
 #: What a run accepts as an image: a path, a PIL image, loaded :class:`ImageData`, or a (3, H, W) tensor in [0, 1].
 ImageLike = str | os.PathLike | Image.Image | ImageData | torch.Tensor
@@ -143,6 +146,11 @@ def fixed_size(spec: str, width: int, height: int) -> tuple[int, int]:
 
 def fit_pixels(pixels: torch.Tensor, size: tuple[int, int], fit: str = "stretch") -> torch.Tensor:
     """Resize a ``(C, H, W)`` tensor to ``size`` = (w, h); ``fit="crop"`` centre-crops to the aspect first."""
+    return fit_batch(pixels[None], size, fit)[0]
+
+
+def fit_batch(pixels: torch.Tensor, size: tuple[int, int], fit: str = "stretch") -> torch.Tensor:
+    """:func:`fit_pixels` of an ``(N, C, H, W)`` batch."""
     w, h = size
     src_h, src_w = pixels.shape[-2], pixels.shape[-1]
     if fit == "crop" and src_w * h != src_h * w:
@@ -154,7 +162,35 @@ def fit_pixels(pixels: torch.Tensor, size: tuple[int, int], fit: str = "stretch"
             ch = max(1, round(src_w * h / w))
             y0 = (src_h - ch) // 2
             pixels = pixels[..., y0 : y0 + ch, :]
-    return resize(pixels[None], (w, h))[0]
+    return resize(pixels, (w, h))
+
+
+def fit_style(style: torch.Tensor, size: tuple[int, int], scale: float = 1.0, fit: str = "stretch") -> torch.Tensor:
+    """An ``(N, 3, h, w)`` painting as a scale of ``size`` = (w, h) uses it (``style_scale``, ``style_fit``).
+
+    ``stretch``/``crop``: resized to ``scale`` times the content's sides (crop: centre-cropped to its
+    aspect first); ``keep``: its own aspect, longest side ``scale`` times the content's.
+    """
+    if fit == "keep":
+        return resize(style, fit_size(style.shape[-1], style.shape[-2], round(max(size) * scale)))
+    return fit_batch(style, (max(1, round(size[0] * scale)), max(1, round(size[1] * scale))), fit)
+
+
+def load_style(image: ImageLike, side: int, content: ImageData, config: RunConfig) -> ImageData:
+    """A style image read at ``side`` px longest side, or larger where ``style_fit`` needs it.
+
+    Stretched or cropped to a content of another aspect, one of its sides must reach the content's:
+    it is read again at up to :data:`STYLE_READ_MAX` times ``side`` so that no scale upsamples it.
+    """
+    style = load_input(image, max_side=side, config=config)
+    if config.style_fit == "keep" or config.image_size is not None:
+        return style
+    (_, h, w), (_, ch, cw) = style.pixels.shape, content.pixels.shape
+    k = side / max(ch, cw)  # the content's sides times this are the sides the style must have
+    need = max(cw * k / w, ch * k / h)
+    if need <= 1.0 + 1e-6 or max(style.original_size) <= max(w, h):
+        return style
+    return load_input(image, max_side=round(side * min(need, STYLE_READ_MAX)), config=config)
 
 
 def fixed_size_inputs(
@@ -210,7 +246,7 @@ def load_run_inputs(config: RunConfig, content: ImageLike, style: ImageLike | li
     side = round(config.size * config.style_scale)
     if config.image_size is None:
         c = load_input(content, max_side=config.size, config=config)
-        styles = [load_input(s, max_side=side, config=config) for s in items]
+        styles = [load_style(s, side, c, config) for s in items]
     else:
         c = load_input(content, config=config)
         s = [load_input(x, config=config) for x in items]
@@ -224,8 +260,7 @@ def load_run_inputs(config: RunConfig, content: ImageLike, style: ImageLike | li
         return RunInputs(config, c, styles)
     masks = [load_mask(path, c.pixels.shape[2], c.pixels.shape[1]) for path in parse_list(config.mask)]
     mask_styles = [
-        None if p == KEEP else load_input(p, max_side=side, config=config).pixels
-        for p in parse_list(config.mask_style or "")
+        None if p == KEEP else load_style(p, side, c, config).pixels for p in parse_list(config.mask_style or "")
     ]
     return RunInputs(config, c, styles, masks, mask_styles)
 

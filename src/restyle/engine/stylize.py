@@ -30,7 +30,15 @@ from restyle.engine.ema import IterateAverage
 from restyle.engine.eta import ScaleSteps
 from restyle.engine.events import Callback, Iterate, TileDone
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
-from restyle.engine.inputs import ImageLike, RunInputs, load_input, load_run_inputs, noise_image, parse_blend_weights
+from restyle.engine.inputs import (
+    ImageLike,
+    RunInputs,
+    fit_style,
+    load_input,
+    load_run_inputs,
+    noise_image,
+    parse_blend_weights,
+)
 from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
 from restyle.engine.optim import DEFAULT_LR, FIRST_STEP, make_optimizer
 from restyle.engine.pyramid import fit_size, resize, scale_sizes
@@ -497,7 +505,7 @@ class Stylizer:
         c = self.config
         photo = resize(images.content, fit_size(images.content.shape[-1], images.content.shape[-2], longest))
         size = (photo.shape[-1], photo.shape[-2])
-        styles = [resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale))) for s in images.styles]
+        styles = [fit_style(s, size, c.style_scale, c.style_fit) for s in images.styles]
         self.loss.targets = self._content_targets(photo) | self._style_targets(styles, images.blend)
         self._objective = None  # probes are small: never tiled
         distance = self._content_meter(images, size)
@@ -707,7 +715,7 @@ class Stylizer:
         scaled = resize(content, size)
 
         def style_at_scale(s: torch.Tensor) -> torch.Tensor:
-            return resize(s, fit_size(s.shape[-1], s.shape[-2], round(longest * c.style_scale)))
+            return fit_style(s, size, c.style_scale, c.style_fit)
 
         tiles = self._tiling.get(si)
         tiler = Tiler(self._tile_core, TILE_HALO, self._align) if tiles else None  # bounded memory for targets too
