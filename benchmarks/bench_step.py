@@ -7,10 +7,13 @@ For each size (longest side; 4:3 images) and precision (fp32, and bf16 where it 
 ``--bf16`` to force it), one single-scale run of the real VGG16 with the default config: after
 ``warmup`` steps, ``repeats`` steps are timed. After every step of a run the callback also times one
 **plain step**: a forward of the same VGG16 fp32 channels-last to relu5_1 and the gradient of its
-sum with respect to the input, the floor a step is compared with. The two alternate, so both see
-the same machine load; the ratios (step / plain step of the same run) are what to compare across
-machines. ``fp32-autograd-gram`` is the same fp32 step with the Gram backward left to autograd
-(the code before the custom backward) for comparison.
+sum with respect to the input, the floor a step is compared with (``benchmarks/plain.py``), once in
+this process (``plain_s``: restyle has tuned its C allocator, so it shares the run's conditions)
+and once in a plain child process that restyle never tunes (``plain_untuned_s``: plain PyTorch;
+``--no-child`` skips it). They alternate, so all see the same machine load; the ratios (step /
+plain step of the same run) are what to compare across machines. ``fp32-autograd-gram`` is the
+same fp32 step with the Gram backward left to autograd (the code before the custom backward) for
+comparison.
 
 Quality of bf16 (``--quality-steps``, at 256 px on tubingen + starry_night when
 ``../shared/images`` exists, else synthetic images): the loss terms and the pixel gradient of the
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from plain import ChildPlainStep, PlainStep  # benchmarks/plain.py: the unit of every timing
 
 from restyle.config import RunConfig
 from restyle.engine.events import Iterate
@@ -39,7 +43,6 @@ from restyle.engine.pyramid import fit_size, resize
 from restyle.engine.stylize import Stylizer
 from restyle.features import precision
 from restyle.features import weights as registry
-from restyle.features.vgg import VGGFeatures
 from restyle.io.image import read_image
 from restyle.losses import functional, perceptual
 
@@ -54,19 +57,6 @@ def machine() -> dict[str, Any]:
 def spread(xs: list[float]) -> dict[str, Any]:
     """Median, min, max and every sample (seconds)."""
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs), "all": xs}
-
-
-class PlainStep:
-    """A forward of VGG16 fp32 channels-last to relu5_1 and the input gradient of its sum."""
-
-    def __init__(self, weights: Any, dtype: torch.dtype = torch.float32) -> None:
-        self.net = VGGFeatures(weights, ["relu5_1"], dtype=dtype)
-
-    def __call__(self, x: torch.Tensor) -> float:
-        t = time.perf_counter()
-        y = x.detach().clone().requires_grad_(True)
-        self.net(y)["relu5_1"].sum().backward()
-        return time.perf_counter() - t
 
 
 @contextmanager
@@ -96,11 +86,19 @@ def images(size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def time_steps(
-    stylizer: Stylizer, content: torch.Tensor, style: torch.Tensor, plain: PlainStep, warmup: int, repeats: int
+    stylizer: Stylizer,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    plain: PlainStep,
+    child: ChildPlainStep | None,
+    warmup: int,
+    repeats: int,
 ) -> dict[str, Any]:
-    """Per-step seconds of one run, each step followed by a plain step (timed apart)."""
+    """Per-step seconds of one run, each step followed by a plain step in this process and one in ``child``
+    (each timed apart; ``plain_s`` shares the run's tuned allocator, ``plain_untuned_s`` is a plain process)."""
     steps: list[float] = []
     plains: list[float] = []
+    untuned: list[float] = []
     mark = [0.0]
 
     def callback(it: Iterate) -> None:
@@ -108,16 +106,22 @@ def time_steps(
         if it.step > 1:  # the first step also computed the targets
             steps.append(now - mark[0])
         plains.append(plain(it.pixels()[None]))
+        if child is not None:
+            untuned.append(child(it.pixels()[None]))
         mark[0] = time.perf_counter()
 
     mark[0] = time.perf_counter()
     stylizer.run(content, style, callback)
-    steps, plains = steps[warmup:], plains[warmup + 1 :]
-    return {
+    steps, plains, untuned = steps[warmup:], plains[warmup + 1 :], untuned[warmup + 1 :]
+    out = {
         "step_s": spread(steps),
         "plain_s": spread(plains),
         "ratio": statistics.median(steps) / statistics.median(plains),
     }
+    if untuned:
+        out["plain_untuned_s"] = spread(untuned)
+        out["ratio_to_untuned"] = statistics.median(steps) / statistics.median(untuned)
+    return out
 
 
 def quality(weights: Any, steps: int) -> dict[str, Any]:
@@ -186,6 +190,9 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="time bf16 even where it is not native")
     ap.add_argument("--no-before", action="store_true", help="skip the fp32-autograd-gram variant")
     ap.add_argument("--profile", action="store_true", help="add the op profile of one 512 px step")
+    ap.add_argument(
+        "--no-child", action="store_true", help="skip the plain step in a plain (untuned) process (plain_untuned_s)"
+    )
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     args = ap.parse_args()
     if args.threads:
@@ -199,6 +206,7 @@ def main() -> None:
     if info["native_bf16"] or args.bf16:
         variants.append(("bf16", "bf16", None))
     plain = PlainStep(weights)
+    child = None if args.no_child else ChildPlainStep(args.threads)
     results = []
     for size in args.sizes:
         content, style = images(size)
@@ -208,13 +216,16 @@ def main() -> None:
             )
             stylizer = Stylizer(config, weights=weights, model="vgg16")
             if patch is None:
-                timed = time_steps(stylizer, content, style, plain, args.warmup, args.repeats)
+                timed = time_steps(stylizer, content, style, plain, child, args.warmup, args.repeats)
             else:
                 with patch():
-                    timed = time_steps(stylizer, content, style, plain, args.warmup, args.repeats)
+                    timed = time_steps(stylizer, content, style, plain, child, args.warmup, args.repeats)
             w, h = stylizer.pyramid(stylizer._inputs(content, style, None))[-1]
             results.append({"size": [w, h], "variant": name, "precision": prec, **timed})
-            print(f"{w}x{h} {name}: step/plain {timed['ratio']:.3f}", flush=True, file=sys.stderr)
+            vs_untuned = f", step/untuned plain {timed['ratio_to_untuned']:.3f}" if "ratio_to_untuned" in timed else ""
+            print(f"{w}x{h} {name}: step/plain {timed['ratio']:.3f}{vs_untuned}", flush=True, file=sys.stderr)
+    if child is not None:
+        child.close()
     out: dict[str, Any] = {
         "benchmark": "step",
         "machine": info,

@@ -4,11 +4,13 @@
     PYTHONPATH=src python benchmarks/default_run.py --out /tmp/old.png \\
         --set strength=none iterations=200 coarse_factor=1 tol=0                      # the old default
 
-The unit is one plain fp32 VGG16 forward + input-gradient step to relu5_1 at 512x384 (the
-default layers, channels-last, no optimiser), measured in the same process before and after the
-run (median of ``--plain`` timings after a warm-up): machines and their load differ, the ratio
-travels. Prints JSON: wall-clock, steps per scale, the calibrated style weight, the plain step
-(median and spread), the ratio, the load average and machine info.
+The unit is one plain fp32 VGG16 forward + input-gradient step to relu5_1 at 512x384
+(``benchmarks/plain.py``: channels-last, no loss, no optimiser), measured before and after the run
+(median of ``--plain`` timings after a warm-up) both in this process, whose C allocator restyle
+tunes (``plain_step_s``, ``step_equivalents``), and in a plain child process that restyle never
+tunes (``plain_untuned_step_s``, ``step_equivalents_untuned``: plain PyTorch): machines and their
+load differ, the ratio travels. Prints JSON: wall-clock, steps per scale, the calibrated style
+weight, the plain steps (median and spread), the ratios, the load average and machine info.
 """
 
 from __future__ import annotations
@@ -22,31 +24,35 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
+from plain import ChildPlainStep, PlainStep  # benchmarks/plain.py: the unit of every timing
 
-from restyle.config import DEFAULT_STYLE_LAYERS, configure
+from restyle.config import configure
+from restyle.engine.allocator import keep_freed_memory
 from restyle.engine.job import write_result_image
 from restyle.engine.sheet import font
 from restyle.engine.stylize import Stylizer
-from restyle.features import weights as registry
-from restyle.features.vgg import VGGFeatures
+from restyle.features.precision import machine_info
 from restyle.io.image import read_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def plain_steps(n: int, width: int = 512, height: int = 384) -> list[float]:
-    """Seconds of ``n`` plain forward + input-gradient steps (after one warm-up)."""
-    weights, _ = registry.load("vgg16")
-    net = VGGFeatures(weights, ["relu4_2", *DEFAULT_STYLE_LAYERS])
-    x = torch.rand(1, 3, height, width, requires_grad=True)
-    out = []
-    for i in range(n + 1):
-        t = time.perf_counter()
-        feats = net(x)
-        sum(f.square().mean() for f in feats.values()).backward()
-        if i:
-            out.append(time.perf_counter() - t)
-    return out
+def plain_steps(n: int, child: ChildPlainStep, width: int = 512, height: int = 384) -> tuple[list[float], list[float]]:
+    """Seconds of ``n`` plain steps in this process and ``n`` in ``child``, in turn (after one warm-up each)."""
+    step = PlainStep()
+    x = torch.rand(1, 3, height, width)
+    step(x), child(x)
+    here: list[float] = []
+    there: list[float] = []
+    for _ in range(n):
+        here.append(step(x))
+        there.append(child(x))
+    return here, there
+
+
+def spread(xs: list[float]) -> dict[str, float]:
+    """Median, min, max (s, 3 decimals) and the count."""
+    return {"median": round(statistics.median(xs), 3), "min": round(min(xs), 3), "max": round(max(xs), 3), "n": len(xs)}
 
 
 def side_by_side(old: Path, new: Path, out: Path) -> None:
@@ -85,15 +91,19 @@ def main() -> None:
     overrides = dict(kv.split("=", 1) for kv in args.set)
     config, _ = configure({"device": "cpu", **overrides})
     load_before = os.getloadavg()
-    before = plain_steps(args.plain)
+    keep_freed_memory()  # what the Stylizer does: the plain steps before the run see the same allocator
+    child = ChildPlainStep(args.threads)
+    here_before, there_before = plain_steps(args.plain, child)
     t0 = time.perf_counter()
     result = Stylizer(config).run(str(args.content), str(args.style))
     wall = time.perf_counter() - t0
-    after = plain_steps(args.plain)
+    here_after, there_after = plain_steps(args.plain, child)
+    child.close()
+    here, there = here_before + here_after, there_before + there_after
     write_result_image(args.out, result, "")
     if args.compare and args.compare_out:
         side_by_side(args.compare, args.out, args.compare_out)
-    plain = statistics.median(before + after)
+    plain, untuned = statistics.median(here), statistics.median(there)
     per_scale: dict[int, int] = {}
     for h in result.history:
         per_scale[h["scale"]] = per_scale.get(h["scale"], 0) + 1
@@ -107,16 +117,12 @@ def main() -> None:
                 "steps_per_scale": list(per_scale.values()),
                 "calibrate_s": round(result.timings.get("calibrate_s", 0.0), 1),
                 "style_weight": result.style_weight,
-                "plain_step_s": {
-                    "median": round(plain, 3),
-                    "min": round(min(before + after), 3),
-                    "max": round(max(before + after), 3),
-                    "n": len(before + after),
-                },
+                "plain_step_s": spread(here),
+                "plain_untuned_step_s": spread(there),
                 "step_equivalents": round(wall / plain, 1),
+                "step_equivalents_untuned": round(wall / untuned, 1),
                 "load_average": {"before": load_before, "after": os.getloadavg()},
-                "threads": torch.get_num_threads(),
-                "torch": torch.__version__,
+                "machine": machine_info(),
             },
             indent=1,
         )

@@ -6,7 +6,9 @@ For each size a child process loads the model and the inputs (examples/tubingen.
 examples/starry_night.jpg, as ``restyle run`` would: decoded at their own size, resized by the
 run), notes its RSS, runs the steps and reports the peak RSS above that baseline next to
 :func:`restyle.engine.memory.estimate` (the estimate is of exactly that: the extra memory of the
-run), and the process's whole peak RSS (``peak_rss_mb``: what the machine must have). Prints JSON.
+run), and the process's whole peak RSS (``peak_rss_mb``: what the machine must have), with the C
+allocator's mode the run chose (``restyle.engine.allocator``: ``kept`` needs up to ``kept_slack``
+more than the estimate; ``RESTYLE_KEEP_FREED_MEMORY=0`` leaves the allocator alone). Prints JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 
 from restyle.config import RunConfig
+from restyle.engine import allocator
 from restyle.engine.inputs import load_run_inputs
 from restyle.engine.stylize import Stylizer
 from restyle.features.precision import machine_info
@@ -55,6 +58,9 @@ def child(size: int, optimizer: str, steps: int, model: str, tile: int, precisio
         "measured_extra_mb": (peak - before) / 1e6,
         "estimate_mb": estimate.total / 1e6,
         "ratio_measured_to_estimate": (peak - before) / estimate.total,
+        # kept: freed blocks stayed in the heap for the next step (faster; KEPT_SLACK more memory), lean: returned
+        "allocator": allocator.mode(),
+        "kept_slack": allocator.KEPT_SLACK,
         "estimate_parts_mb": {
             k: getattr(estimate, k) / 1e6
             for k in ("activations", "backward", "losses", "targets", "buffers", "network")

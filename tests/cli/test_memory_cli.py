@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from restyle.engine import memory
+from restyle.engine import allocator, memory
 from restyle.io.image import read_image
 from restyle.losses.perceptual import PerceptualLoss
 
@@ -82,4 +82,5 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cli, images, fast, listing, 
     assert result.exit_code == 0, result.output
     assert "plan:" in result.stdout and "64x53" in result.stdout and "128x107" in result.stdout
     assert "fits in" in result.stdout and "s of optimisation" in result.stdout
+    assert ("freed buffers kept for the next step" in result.stdout) == allocator.active()  # tiny: room to spare
     assert listing(tmp_path) == before

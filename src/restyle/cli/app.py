@@ -28,6 +28,7 @@ from restyle.cli.serve import serve_command
 from restyle.cli.sweep import figures_command, presets_command, sweep_command
 from restyle.cli.video import video_command
 from restyle.config import RunConfig
+from restyle.engine.allocator import KEPT_SLACK
 from restyle.engine.batch import is_batch, plan_jobs, plan_resume, run_batch
 from restyle.engine.executor import BatchReport, StylizerPool
 from restyle.engine.inputs import load_run_inputs
@@ -238,9 +239,14 @@ def print_plans(jobs: list[Job], config: RunConfig) -> None:
         else:
             say(console, f"{job.label}: {peak.size[0]}x{peak.size[1]}, peak {peak.total / 1e9:.2f} GB")
         verdict = "fits" if plan.fits else "does NOT fit"
+        kept = (
+            f"; freed buffers kept for the next step (faster, up to {peak.total * (1 + KEPT_SLACK) / 1e9:.2f} GB)"
+            if plan.keeps_freed_memory
+            else ""
+        )
         say(
             console,
-            f"peak {peak.total / 1e9:.2f} GB {verdict} in {plan.available / 1e9:.1f} GB free ({plan.limited_by})",
+            f"peak {peak.total / 1e9:.2f} GB {verdict} in {plan.available / 1e9:.1f} GB free ({plan.limited_by}){kept}",
         )
 
 

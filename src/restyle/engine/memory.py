@@ -28,7 +28,10 @@ Activations are counted at the bytes of the network's precision (bf16: 2, see
 :mod:`restyle.features.precision`), with the fp32 copies of the style layers and their gradient.
 
 The last three were calibrated against peak RSS with ``benchmarks/memory.py`` (256 to 2048 px;
-results in benchmarks/README.md): measured/estimated is within ±25 % at every size tried.
+results in benchmarks/README.md): measured/estimated is within ±25 % at every size tried. It is the
+estimate of a run whose freed blocks go back to the system at once; a run in the allocator's kept mode
+(:mod:`restyle.engine.allocator`, chosen only where there is room for it) may need up to
+:data:`~restyle.engine.allocator.KEPT_SLACK` more.
 """
 
 from __future__ import annotations

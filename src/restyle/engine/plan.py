@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from restyle.engine import allocator
 from restyle.engine.inputs import RunInputs
 from restyle.engine.memory import MemoryEstimate, available_memory
 from restyle.engine.pyramid import fit_size
@@ -48,6 +49,12 @@ class RunPlan:
     def fits(self) -> bool:
         """Whether the largest step fits in the free memory."""
         return self.peak.total <= self.available
+
+    @property
+    def keeps_freed_memory(self) -> bool:
+        """Whether the run will keep its steps' freed buffers for the next step (:mod:`restyle.engine.allocator`):
+        faster, and up to :data:`~restyle.engine.allocator.KEPT_SLACK` more memory than :attr:`peak`."""
+        return allocator.active() and allocator.kept_fits(self.peak.total, self.available)
 
     @property
     def seconds(self) -> float | None:

@@ -25,6 +25,7 @@ from PIL import Image
 
 from restyle.config import RunConfig, parse_init
 from restyle.engine import color, memory
+from restyle.engine.allocator import release_freed_memory, use_for_run
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.ema import IterateAverage
 from restyle.engine.eta import ScaleSteps
@@ -360,8 +361,11 @@ class Stylizer:
         None: the images stored in the checkpoint are used, and the run continues to the same
         result as an uninterrupted one (in the checkpoint's precision, whatever ``auto`` means here).
         """
-        with self._precision_of(resume):
-            return self._run(content, style, callback, resume)
+        try:
+            with self._precision_of(resume):
+                return self._run(content, style, callback, resume)
+        finally:  # what the run's steps kept for reuse goes back to the system between runs
+            release_freed_memory()
 
     def _run(
         self,
@@ -375,8 +379,11 @@ class Stylizer:
         inputs = self._inputs(content, style, resume)
         sizes = self._scale_sizes(inputs)
         self._tiling = self.tiling(inputs)
+        need = self.estimate_memory(inputs, self._tiling)
         if os.environ.get(MEMORY_CHECK_ENV, "1") != "0":
-            check_fits(self.estimate_memory(inputs, self._tiling), self.device, advice=MEMORY_ADVICE)
+            check_fits(need, self.device, advice=MEMORY_ADVICE)
+        # a step's freed feature maps kept for the next step (no page faults) where the run fits with room to spare
+        use_for_run(need.total, memory.available_memory(self.device)[0] if self.device.type == "cpu" else 1 << 62)
         state = (
             RunState.from_checkpoint(resume, self.device)
             if resume
