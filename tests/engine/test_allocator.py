@@ -12,7 +12,7 @@ import pytest
 
 from helpers import make_image
 from restyle.config import RunConfig
-from restyle.engine import allocator, memory, stylize
+from restyle.engine import allocator, memory
 from restyle.engine.stylize import Stylizer
 
 glibc = pytest.mark.skipif(allocator._libc() is None, reason=f"mallopt/malloc_trim are glibc's ({allocator.ENV}=0?)")
@@ -117,7 +117,7 @@ def test_a_run_keeps_freed_memory_only_with_room_to_spare(tiny_weights, monkeypa
 
 def test_every_run_releases_what_it_kept(tiny_weights, monkeypatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(stylize, "release_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(allocator, "release_freed_memory", lambda: calls.append(1) or True)
     st = Stylizer(RunConfig(size=48, scales=1, iterations=2, style_weight=1.0, device="cpu"), weights=tiny_weights)
     st.run(make_image(48, 40), make_image(48, 48, seed=1))
     assert calls == [1]

@@ -7,8 +7,8 @@ trim threshold is free; the next step page-faults every one of those pages in ag
 zeroes them: 110,000-165,000 page faults in every 512x384 step, 12-25 % of the step's time, more
 for the style loss's step than for a plain forward/backward (``benchmarks/README.md``).
 
-Two modes, chosen per run by :func:`use_for_run` (the Stylizer calls it once the run's memory is
-estimated):
+Two modes, chosen per run by the Stylizer once the run's memory is estimated
+(:meth:`restyle.engine.stylize.Stylizer.keeps_freed_memory`, with :func:`kept_fits`):
 
 * **kept** -- mmap and trim thresholds of 1 GiB: freed blocks stay in the heap and the next step
   reuses them (no page faults after the first step). The heap fragments a little, so a run's peak
@@ -87,11 +87,6 @@ def active() -> bool:
 def kept_fits(need: int, free: int) -> bool:
     """Whether a run that needs ``need`` bytes (its estimate) fits in ``free`` bytes in kept mode."""
     return need * (1 + KEPT_SLACK) <= free
-
-
-def use_for_run(need: int, free: int) -> Mode:
-    """Kept mode when the run fits with :data:`KEPT_SLACK` to spare, else lean mode; returns the mode."""
-    return keep_freed_memory(kept_fits(need, free))
 
 
 def mode() -> Mode:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
 import torch
 
-from restyle.engine import allocator
 from restyle.engine.inputs import RunInputs
 from restyle.engine.memory import MemoryEstimate, available_memory
 from restyle.engine.pyramid import fit_size
@@ -39,6 +39,9 @@ class RunPlan:
     scales: list[ScalePlan]
     available: int  #: bytes free for the run
     limited_by: str  #: what limits ``available`` (available RAM, the cgroup's limit, ...)
+    #: The run keeps its steps' freed buffers for the next step (:mod:`restyle.engine.allocator`): faster, and
+    #: up to ``KEPT_SLACK`` more memory than :attr:`peak`.
+    keeps_freed_memory: bool = False
 
     @property
     def peak(self) -> MemoryEstimate:
@@ -49,12 +52,6 @@ class RunPlan:
     def fits(self) -> bool:
         """Whether the largest step fits in the free memory."""
         return self.peak.total <= self.available
-
-    @property
-    def keeps_freed_memory(self) -> bool:
-        """Whether the run will keep its steps' freed buffers for the next step (:mod:`restyle.engine.allocator`):
-        faster, and up to :data:`~restyle.engine.allocator.KEPT_SLACK` more memory than :attr:`peak`."""
-        return allocator.active() and allocator.kept_fits(self.peak.total, self.available)
 
     @property
     def seconds(self) -> float | None:
@@ -143,7 +140,8 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
             )
         )
     available, limit = available_memory(stylizer.device)
-    return RunPlan(scales, available, limit)
+    plan = RunPlan(scales, available, limit)
+    return dataclasses.replace(plan, keeps_freed_memory=stylizer.keeps_freed_memory(plan.peak))
 
 
 __all__ = ["PROBE_SIDES", "RunPlan", "ScalePlan", "StepCost", "measure_step", "plan_run"]

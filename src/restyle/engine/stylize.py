@@ -24,8 +24,7 @@ import torch
 from PIL import Image
 
 from restyle.config import RunConfig, parse_init
-from restyle.engine import color, memory
-from restyle.engine.allocator import release_freed_memory, use_for_run
+from restyle.engine import allocator, color, memory
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.ema import IterateAverage
 from restyle.engine.eta import ScaleSteps
@@ -365,7 +364,7 @@ class Stylizer:
             with self._precision_of(resume):
                 return self._run(content, style, callback, resume)
         finally:  # what the run's steps kept for reuse goes back to the system between runs
-            release_freed_memory()
+            allocator.release_freed_memory()
 
     def _run(
         self,
@@ -382,8 +381,7 @@ class Stylizer:
         need = self.estimate_memory(inputs, self._tiling)
         if os.environ.get(MEMORY_CHECK_ENV, "1") != "0":
             check_fits(need, self.device, advice=MEMORY_ADVICE)
-        # a step's freed feature maps kept for the next step (no page faults) where the run fits with room to spare
-        use_for_run(need.total, memory.available_memory(self.device)[0] if self.device.type == "cpu" else 1 << 62)
+        allocator.keep_freed_memory(self.keeps_freed_memory(need))
         state = (
             RunState.from_checkpoint(resume, self.device)
             if resume
@@ -611,6 +609,16 @@ class Stylizer:
         return max(
             (self.estimate_step(sizes[: i + 1], tiling.get(i)) for i in range(len(sizes))), key=lambda e: e.total
         )
+
+    def keeps_freed_memory(self, need: MemoryEstimate) -> bool:
+        """Whether a run that needs ``need`` keeps its steps' freed buffers in the heap for the next step
+        (:mod:`restyle.engine.allocator`: no page faults, up to ``KEPT_SLACK`` more memory): where it fits
+        with that to spare. A GPU run's host buffers are small: it always keeps them."""
+        if not allocator.active():
+            return False
+        if self.device.type != "cpu":
+            return True
+        return allocator.kept_fits(need.total, memory.available_memory(self.device)[0])
 
     def estimate_step(self, sizes: list[tuple[int, int]], tiles: list[Tile] | None = None) -> MemoryEstimate:
         """The memory of a step at the last of ``sizes`` (the scales so far), tiled into ``tiles`` if given."""
