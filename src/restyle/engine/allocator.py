@@ -4,7 +4,7 @@ A VGG step at 512 px allocates and frees the same few dozen feature maps of 6-50
 glibc's ``malloc`` serves blocks above its mmap threshold (at most 32 MB, however it adapts) with a
 fresh ``mmap`` and unmaps them on ``free``, and trims the top of its heap whenever more than its
 trim threshold is free; the next step page-faults every one of those pages in again and the kernel
-zeroes them: 110,000-165,000 page faults in every 512x384 step, 12-25 % of the step's time, more
+zeroes them: 110,000-165,000 page faults in every 512x384 step, 11-23 % of the step's time, more
 for the style loss's step than for a plain forward/backward (``benchmarks/README.md``).
 
 Two modes, chosen per run by the Stylizer once the run's memory is estimated
