@@ -79,8 +79,32 @@ def test_tiled_loss_and_gradient_equal_the_untiled_ones(tiny_weights, settings, 
     assert float((x.grad - expected).norm() / expected.norm()) < 1e-5
 
 
+def test_the_first_lbfgs_step_follows_the_scale_size_never_the_tiling(tiny_weights, monkeypatch) -> None:
+    """Pixel-sized above PIXEL_FIRST_STEP_SIDE, torch's below, tiled or not: tiling (chosen from free memory) must
+    not change the result."""
+    monkeypatch.setattr(stylize, "PIXEL_FIRST_STEP_SIDE", 96)
+    seen: list[tuple[int, float | None]] = []
+    real = stylize.make_optimizer
+
+    def recording(config, image, first_step=stylize.FIRST_STEP):
+        seen.append((max(image.shape[-2:]), first_step))
+        return real(config, image, first_step)
+
+    monkeypatch.setattr(stylize, "make_optimizer", recording)
+    base = RunConfig(size=128, scales=2, iterations=2, device="cpu", **SHALLOW)
+    content, style = make_image(128, 96, 1), make_image(64, 64, 2)
+    runs = {}
+    for tile in (0, 64):
+        seen.clear()
+        events = []
+        runs[tile] = Stylizer(base.replace(tile=tile), weights=tiny_weights).run(content, style, events.append)
+        assert [e.tiles > 0 for e in events] == [False, False, tile > 0, tile > 0]  # the 128 px scale tiled or not
+        assert seen == [(64, None), (128, stylize.FIRST_STEP)]
+    diff = (runs[0].pixels - runs[64].pixels).abs()  # float summation order differs, nothing else
+    assert diff.mean() < 2e-5 and diff.flatten().quantile(0.999) < 1 / 255
+
+
 def test_a_tiled_run_matches_an_untiled_one(tiny_weights, monkeypatch) -> None:
-    monkeypatch.setattr(stylize, "FIRST_STEP", None)  # the same L-BFGS first step (torch's) in both
     base = RunConfig(size=128, scales=1, iterations=3, device="cpu", **SHALLOW)  # L-BFGS: smooth in the gradient
     content, style = make_image(128, 96, 1), make_image(64, 64, 2)
     plain = Stylizer(base, weights=tiny_weights).run(content, style)
@@ -167,6 +191,7 @@ def test_a_tiled_scale_guards_with_float16_copies_and_restores_close_to_the_good
         return {k: v * 1e12 for k, v in out.items()} if len(seen) == 4 else out
 
     monkeypatch.setattr(TiledObjective, "__call__", exploding)
+    monkeypatch.setattr(stylize, "PIXEL_FIRST_STEP_SIDE", 32)  # a print-size scale in miniature: its first step too
     config = RunConfig(size=64, scales=1, iterations=6, device="cpu", tile=32, **SHALLOW)
     st = Stylizer(config, weights=tiny_weights)
     result = st.run(make_image(64, 48, 1), make_image(64, 64, 2))

@@ -15,7 +15,8 @@ more than ``max_step`` (in [0, 1] units; :data:`MAX_STEP`) is shortened along it
 direction, and the step length kept in the optimiser's state is shortened with it, so the next
 curvature pair is the step actually taken; and the first step of a memory (of every scale, and after
 a reset) is a gradient step that moves the pixel that moves most by :data:`FIRST_STEP`, where torch
-would take one of length ``1/‖g‖₁`` that vanishes as the pixel count grows. Every other step within
+would take one of length ``1/‖g‖₁`` that vanishes as the pixel count grows (the Stylizer takes it at
+scales larger than 512 px, ``stylize.PIXEL_FIRST_STEP_SIDE``, tiled or not). Every other step within
 the bound is torch's own (restyle's default recipe never reaches the bound). Quasi-Newton steps
 are invariant to the loss scale anyway; the bound makes the one step that is not (and any step
 at all) mean at most ``max_step`` of the pixel range, whatever the loss scale. The state dict is

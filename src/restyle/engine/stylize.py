@@ -78,6 +78,9 @@ MAX_RETRIES = 6
 TILE_HALO = 112
 #: Tile size (core, px) when tiling is chosen automatically.
 AUTO_TILE = 512
+#: Scales whose longer side is above this take L-BFGS's pixel-sized first step (:data:`FIRST_STEP`; see
+#: ``Stylizer._optimizer``): above the default 512 px, whose defaults and figures were measured with torch's step.
+PIXEL_FIRST_STEP_SIDE = 512
 #: Number format of the guard's copies of the iterate at tiled scales (see ``_prepare_scale``).
 GUARD_DTYPE = torch.float16
 #: Set to 0 to skip the up-front memory check (when you know better than the estimate).
@@ -911,10 +914,12 @@ class Stylizer:
         )
 
     def _optimizer(self, config: RunConfig, x: torch.Tensor) -> torch.optim.Optimizer:
-        """:func:`make_optimizer` for this scale: L-BFGS's first step is :data:`FIRST_STEP` at tiled (print-size)
-        scales, where torch's ``1/‖g‖₁`` step is lost, and torch's own elsewhere (not yet adopted there) and
-        for video frames, which start at the warped previous frame a pixel-sized first step would leave."""
-        pixel_sized = self._objective is not None and self._temporal is None
+        """:func:`make_optimizer` for the scale of ``x``: L-BFGS's first step is :data:`FIRST_STEP` at scales
+        larger than :data:`PIXEL_FIRST_STEP_SIDE`, where torch's ``1/‖g‖₁`` step is lost, and torch's own at
+        smaller ones (what every default and quality figure was measured with) and for video frames, which start
+        at the warped previous frame a pixel-sized first step would leave. The rule follows the size alone, so
+        tiling (chosen from free memory) never changes the result."""
+        pixel_sized = max(x.shape[-2:]) > PIXEL_FIRST_STEP_SIDE and self._temporal is None
         return make_optimizer(config, x, FIRST_STEP if pixel_sized else None)
 
     def _step(self, opt: torch.optim.Optimizer, x: torch.Tensor) -> dict[str, float]:
