@@ -97,6 +97,7 @@ def main() -> None:
     t0 = time.perf_counter()
     result = Stylizer(config).run(str(args.content), str(args.style))
     wall = time.perf_counter() - t0
+    keep_freed_memory()  # the run went back to lean mode when it ended
     here_after, there_after = plain_steps(args.plain, child)
     child.close()
     here, there = here_before + here_after, there_before + there_after

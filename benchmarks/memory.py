@@ -45,7 +45,8 @@ def child(size: int, optimizer: str, steps: int, model: str, tile: int, precisio
     inputs = load_run_inputs(config, content, style)
     estimate = stylizer.estimate_memory(inputs)
     before = rss_bytes()
-    result = stylizer.run(inputs)
+    modes: set[str] = set()
+    result = stylizer.run(inputs, callback=lambda it: modes.add(allocator.mode()))  # back to lean once it ends
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "size": list(estimate.size),
@@ -59,7 +60,7 @@ def child(size: int, optimizer: str, steps: int, model: str, tile: int, precisio
         "estimate_mb": estimate.total / 1e6,
         "ratio_measured_to_estimate": (peak - before) / estimate.total,
         # kept: freed blocks stayed in the heap for the next step (faster; KEPT_SLACK more memory), lean: returned
-        "allocator": allocator.mode(),
+        "allocator": ",".join(sorted(modes)),
         "kept_slack": allocator.KEPT_SLACK,
         "estimate_parts_mb": {
             k: getattr(estimate, k) / 1e6

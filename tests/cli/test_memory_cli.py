@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from restyle.engine import allocator, memory
+from restyle.engine import allocator, memory, plan
 from restyle.io.image import read_image
 from restyle.losses.perceptual import PerceptualLoss
 
@@ -84,3 +84,14 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cli, images, fast, listing, 
     assert "fits in" in result.stdout and "s of optimisation" in result.stdout
     assert ("freed buffers kept for the next step" in result.stdout) == allocator.active()  # tiny: room to spare
     assert listing(tmp_path) == before
+
+
+def test_dry_run_says_a_run_without_room_to_spare_stays_lean(cli, images, fast, monkeypatch):
+    def free(device):  # the peak (~0.08 GB) fits, not with kept mode's slack
+        return 90_000_000, "test"
+
+    monkeypatch.setattr(memory, "available_memory", free)
+    monkeypatch.setattr(plan, "available_memory", free)
+    result = cli("run", images["content"], images["style"], *fast, "--scales", "1", "--size", "128", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "fits in" in result.stdout and "freed buffers kept" not in result.stdout

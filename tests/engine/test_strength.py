@@ -114,6 +114,26 @@ def test_more_strength_paints_more(tiny_weights, monkeypatch):
     assert list(styles) == sorted(styles, reverse=True), measured
 
 
+def test_probes_take_torchs_first_step_at_any_size(tiny_weights, monkeypatch):
+    """The calibration's constants were measured with torch's first L-BFGS step: the probes keep it even where
+    the run's own scales take the pixel-sized one (above PIXEL_FIRST_STEP_SIDE, patched down to show it)."""
+    monkeypatch.setattr(stylize, "PIXEL_FIRST_STEP_SIDE", 0)
+    seen: list[float | None] = []
+    real = stylize.make_optimizer
+
+    def recording(config, image, first_step=stylize.FIRST_STEP):
+        seen.append(first_step)
+        return real(config, image, first_step)
+
+    monkeypatch.setattr(stylize, "make_optimizer", recording)
+    result = Stylizer(RunConfig(size=48, scales=1, iterations=3, device="cpu"), weights=tiny_weights).run(
+        make_image(48, 40, 1), make_image(40, 40, 2)
+    )
+    probes = len(result.calibration["probes"])
+    assert probes >= 2 and seen[:probes] == [None] * probes
+    assert seen[probes:] and set(seen[probes:]) == {stylize.FIRST_STEP}
+
+
 def test_an_explicit_style_weight_is_used_as_given(tiny_weights):
     config = RunConfig(size=32, scales=1, iterations=2, style_weight=3.0, device="cpu")
     result = Stylizer(config, weights=tiny_weights).run(make_image(32, 32, 1), make_image(32, 32, 2))

@@ -14,12 +14,18 @@ Two modes, chosen per run by the Stylizer once the run's memory is estimated
   reuses them (no page faults after the first step). The heap fragments a little, so a run's peak
   memory is higher: measured +3 % of the run's extra memory at 512 px, +15 % at 1024 px, +21 % for a
   tiled 2048 px run (:data:`KEPT_SLACK` covers it);
-* **lean** -- glibc's own steady state (32 MB mmap threshold, 64 MB trim threshold): the least
-  memory, chosen when the run's estimate plus that slack would not fit in what is free.
+* **lean** -- fixed at the values glibc's adaptive thresholds settle at once a step has freed its large
+  blocks (32 MB mmap threshold, 64 MB trim threshold; glibc stops adapting them once any is set): the
+  least memory, chosen when the run's estimate plus that slack would not fit in what is free, off the
+  main thread (other threads allocate from arenas of at most 64 MB, which these thresholds do not
+  keep), and between runs.
 
 :func:`release_freed_memory` (``malloc_trim``) gives what the heap kept back to the system after a
 run, so a long-lived worker does not hold a run's peak between jobs. Nothing happens where the C
 library is not glibc (macOS, Windows, musl) or when the environment variable :data:`ENV` is ``0``.
+Each process decides from the free memory at its run's start: several worker processes starting runs
+at once can together take up to :data:`KEPT_SLACK` more than their estimates (as they can race for the
+memory the estimate checks anyway).
 """
 
 from __future__ import annotations
@@ -57,7 +63,11 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
         return None
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim")):
+        return None
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return libc
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -74,8 +84,12 @@ def keep_freed_memory(keep: bool = True) -> Mode:
     if libc is None:
         return _mode
     mmap, trim = (KEPT_THRESHOLD, KEPT_THRESHOLD) if keep else (LEAN_MMAP_THRESHOLD, LEAN_TRIM_THRESHOLD)
-    if libc.mallopt(_M_MMAP_THRESHOLD, mmap) and libc.mallopt(_M_TRIM_THRESHOLD, trim):
+    set_mmap = libc.mallopt(_M_MMAP_THRESHOLD, mmap)  # both, even if one is refused: never half a mode
+    set_trim = libc.mallopt(_M_TRIM_THRESHOLD, trim)
+    if set_mmap and set_trim:
         _mode = "kept" if keep else "lean"
+    elif keep:  # refused (a glibc that caps the threshold): back to lean, which every glibc accepts
+        return keep_freed_memory(False)
     return _mode
 
 

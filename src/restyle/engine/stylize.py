@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -366,7 +367,8 @@ class Stylizer:
         try:
             with self._precision_of(resume):
                 return self._run(content, style, callback, resume)
-        finally:  # what the run's steps kept for reuse goes back to the system between runs
+        finally:  # kept mode lasts for the run's steps; what they kept goes back to the system between runs
+            allocator.keep_freed_memory(False)
             allocator.release_freed_memory()
 
     def _run(
@@ -522,7 +524,7 @@ class Stylizer:
         def probe(weight: float) -> float:
             self.loss.weights["style"] = weight
             x = photo.detach().clone().requires_grad_(True)
-            opt = self._optimizer(lbfgs, x)
+            opt = make_optimizer(lbfgs, x, None)  # torch's first step, as START_WEIGHT and probe_steps were measured
             for _ in range(steps):
                 self._step(opt, x)
             return distance(x)
@@ -614,13 +616,15 @@ class Stylizer:
         )
 
     def keeps_freed_memory(self, need: MemoryEstimate) -> bool:
-        """Whether a run that needs ``need`` keeps its steps' freed buffers in the heap for the next step
-        (:mod:`restyle.engine.allocator`: no page faults, up to ``KEPT_SLACK`` more memory): where it fits
-        with that to spare. A GPU run's host buffers are small: it always keeps them."""
-        if not allocator.active():
+        """Whether a CPU run that needs ``need`` keeps its steps' freed buffers in the heap for the next step
+        (:mod:`restyle.engine.allocator`: no page faults, up to ``KEPT_SLACK`` more memory): where it fits with
+        that to spare, and only on the main thread -- glibc serves other threads (a Ray actor's) from arenas of
+        at most 64 MB, where the thresholds do not keep a feature map. A GPU run's host buffers are small:
+        never."""
+        if not allocator.active() or self.device.type != "cpu":
             return False
-        if self.device.type != "cpu":
-            return True
+        if threading.current_thread() is not threading.main_thread():
+            return False
         return allocator.kept_fits(need.total, memory.available_memory(self.device)[0])
 
     def estimate_step(self, sizes: list[tuple[int, int]], tiles: list[Tile] | None = None) -> MemoryEstimate:
@@ -918,7 +922,7 @@ class Stylizer:
         larger than :data:`PIXEL_FIRST_STEP_SIDE`, where torch's ``1/‖g‖₁`` step is lost, and torch's own at
         smaller ones (what every default and quality figure was measured with) and for video frames, which start
         at the warped previous frame a pixel-sized first step would leave. The rule follows the size alone, so
-        tiling (chosen from free memory) never changes the result."""
+        whether a scale is tiled (chosen from free memory) does not change its first step."""
         pixel_sized = max(x.shape[-2:]) > PIXEL_FIRST_STEP_SIDE and self._temporal is None
         return make_optimizer(config, x, FIRST_STEP if pixel_sized else None)
 
