@@ -59,27 +59,20 @@ def _huge_pages_always() -> bool:
 
 
 @glibc
-def test_kept_mode_reuses_a_freed_large_buffer_without_page_faults() -> None:
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_freed_large_buffer_is_reused_in_kept_mode_and_faulted_in_again_in_lean_mode(keep: bool) -> None:
     if _huge_pages_always():
         pytest.skip("transparent huge pages fault a mapping in 2 MB at a time: too few faults to tell")
     faults = _in_fresh_process(f"""
-        assert allocator.keep_freed_memory(True) == "kept" == allocator.mode()
+        assert allocator.keep_freed_memory({keep}) == allocator.mode() == {"kept" if keep else "lean"!r}
         print(*(touch({LARGE}) for _ in range(6)))
     """)
-    # A freed block can be a few bytes short of the next aligned request of its size while small allocations
-    # sit beside it (glibc's memalign pads), so the heap may grow once or twice before every request fits.
-    assert max(faults[3:]) < PAGES // 16, f"page faults allocating {LARGE // MB} MB six times: {faults}"
-
-
-@glibc
-def test_lean_mode_gives_a_freed_large_buffer_back_at_once() -> None:
-    if _huge_pages_always():
-        pytest.skip("transparent huge pages fault a mapping in 2 MB at a time")
-    faults = _in_fresh_process(f"""
-        assert allocator.keep_freed_memory(False) == "lean" == allocator.mode()
-        print(*(touch({LARGE}) for _ in range(6)))
-    """)
-    assert min(faults) > PAGES // 2, f"page faults allocating {LARGE // MB} MB six times: {faults}"
+    if keep:
+        # A freed block can be a few bytes short of the next aligned request of its size while small allocations
+        # sit beside it (glibc's memalign pads), so the heap may grow once or twice before every request fits.
+        assert max(faults[3:]) < PAGES // 16, f"page faults allocating {LARGE // MB} MB six times: {faults}"
+    else:  # unmapped on free, faulted in again every time
+        assert min(faults) > PAGES // 2, f"page faults allocating {LARGE // MB} MB six times: {faults}"
 
 
 @glibc
