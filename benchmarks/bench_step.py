@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from plain import ChildPlainStep, PlainStep  # benchmarks/plain.py: the unit of every timing
+from plain import ChildPlainStep, PlainStep, spread  # benchmarks/plain.py: the unit of every timing
 
 from restyle.config import RunConfig
 from restyle.engine.events import Iterate
@@ -52,11 +52,6 @@ IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 def machine() -> dict[str, Any]:
     """CPU model, bf16-related flags, torch and threads."""
     return precision.machine_info()
-
-
-def spread(xs: list[float]) -> dict[str, Any]:
-    """Median, min, max and every sample (seconds)."""
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs), "all": xs}
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
-from plain import ChildPlainStep, PlainStep  # benchmarks/plain.py: the unit of every timing
+from plain import ChildPlainStep, PlainStep, spread  # benchmarks/plain.py: the unit of every timing
 
 from restyle.config import configure
 from restyle.engine.allocator import keep_freed_memory
@@ -48,11 +48,6 @@ def plain_steps(n: int, child: ChildPlainStep, width: int = 512, height: int = 3
         here.append(step(x))
         there.append(child(x))
     return here, there
-
-
-def spread(xs: list[float]) -> dict[str, float]:
-    """Median, min, max (s, 3 decimals) and the count."""
-    return {"median": round(statistics.median(xs), 3), "min": round(min(xs), 3), "max": round(max(xs), 3), "n": len(xs)}
 
 
 def side_by_side(old: Path, new: Path, out: Path) -> None:
@@ -118,8 +113,8 @@ def main() -> None:
                 "steps_per_scale": list(per_scale.values()),
                 "calibrate_s": round(result.timings.get("calibrate_s", 0.0), 1),
                 "style_weight": result.style_weight,
-                "plain_step_s": spread(here),
-                "plain_untuned_step_s": spread(there),
+                "plain_step_s": spread(here, 3),
+                "plain_untuned_step_s": spread(there, 3),
                 "step_equivalents": round(wall / plain, 1),
                 "step_equivalents_untuned": round(wall / untuned, 1),
                 "load_average": {"before": load_before, "after": os.getloadavg()},

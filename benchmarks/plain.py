@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import statistics
 import time
 from typing import Any
 
@@ -24,6 +25,18 @@ import torch
 from restyle.engine.allocator import ENV as ALLOCATOR_ENV
 from restyle.features import weights as registry
 from restyle.features.vgg import VGGFeatures
+
+
+def spread(xs: list[float], ndigits: int | None = None) -> dict[str, Any]:
+    """Median, min, max and every sample (seconds; rounded to ``ndigits`` when given) and the count."""
+    r = (lambda v: v) if ndigits is None else (lambda v: round(v, ndigits))
+    return {
+        "median": r(statistics.median(xs)),
+        "min": r(min(xs)),
+        "max": r(max(xs)),
+        "n": len(xs),
+        "all": [r(v) for v in xs],
+    }
 
 
 class PlainStep:

@@ -59,3 +59,18 @@ def saved_bytes(stylizer: Any, width: int, height: int) -> int:
         stylizer.loss(x.requires_grad_(True))
     weights = sum(p.numel() * p.element_size() for p in stylizer.extractor.parameters())
     return sum(storages.values()) - weights
+
+
+def record_first_steps(monkeypatch: Any) -> list[tuple[int, float | None]]:
+    """``(longer side, first_step)`` of every optimiser the Stylizer makes from now on (in order)."""
+    from restyle.engine import stylize
+
+    seen: list[tuple[int, float | None]] = []
+    real = stylize.make_optimizer
+
+    def recording(config: Any, image: torch.Tensor, first_step: float | None = stylize.FIRST_STEP) -> Any:
+        seen.append((max(image.shape[-2:]), first_step))
+        return real(config, image, first_step)
+
+    monkeypatch.setattr(stylize, "make_optimizer", recording)
+    return seen

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from helpers import make_image
+from helpers import make_image, record_first_steps
 from restyle.config import RunConfig
 from restyle.engine import stylize
 from restyle.engine.quality import JUDGE_SIZE, Judge
@@ -118,17 +118,11 @@ def test_probes_take_torchs_first_step_at_any_size(tiny_weights, monkeypatch):
     """The calibration's constants were measured with torch's first L-BFGS step: the probes keep it even where
     the run's own scales take the pixel-sized one (above PIXEL_FIRST_STEP_SIDE, patched down to show it)."""
     monkeypatch.setattr(stylize, "PIXEL_FIRST_STEP_SIDE", 0)
-    seen: list[float | None] = []
-    real = stylize.make_optimizer
-
-    def recording(config, image, first_step=stylize.FIRST_STEP):
-        seen.append(first_step)
-        return real(config, image, first_step)
-
-    monkeypatch.setattr(stylize, "make_optimizer", recording)
+    made = record_first_steps(monkeypatch)
     result = Stylizer(RunConfig(size=48, scales=1, iterations=3, device="cpu"), weights=tiny_weights).run(
         make_image(48, 40, 1), make_image(40, 40, 2)
     )
+    seen = [first_step for _, first_step in made]
     probes = len(result.calibration["probes"])
     assert probes >= 2 and seen[:probes] == [None] * probes
     assert seen[probes:] and set(seen[probes:]) == {stylize.FIRST_STEP}

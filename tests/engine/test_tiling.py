@@ -8,7 +8,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from helpers import make_image
+from helpers import make_image, record_first_steps
 from restyle.cli.progress import RunProgress
 from restyle.config import RunConfig
 from restyle.engine import memory, stylize, tiling
@@ -83,14 +83,7 @@ def test_the_first_lbfgs_step_follows_the_scale_size_never_the_tiling(tiny_weigh
     """Pixel-sized above PIXEL_FIRST_STEP_SIDE, torch's below, tiled or not: tiling (chosen from free memory) must
     not change the result."""
     monkeypatch.setattr(stylize, "PIXEL_FIRST_STEP_SIDE", 96)
-    seen: list[tuple[int, float | None]] = []
-    real = stylize.make_optimizer
-
-    def recording(config, image, first_step=stylize.FIRST_STEP):
-        seen.append((max(image.shape[-2:]), first_step))
-        return real(config, image, first_step)
-
-    monkeypatch.setattr(stylize, "make_optimizer", recording)
+    seen = record_first_steps(monkeypatch)
     base = RunConfig(size=128, scales=2, iterations=2, device="cpu", **SHALLOW)
     content, style = make_image(128, 96, 1), make_image(64, 64, 2)
     runs = {}
@@ -104,7 +97,7 @@ def test_the_first_lbfgs_step_follows_the_scale_size_never_the_tiling(tiny_weigh
     assert diff.mean() < 2e-5 and diff.flatten().quantile(0.999) < 1 / 255
 
 
-def test_a_tiled_run_matches_an_untiled_one(tiny_weights, monkeypatch) -> None:
+def test_a_tiled_run_matches_an_untiled_one(tiny_weights) -> None:
     base = RunConfig(size=128, scales=1, iterations=3, device="cpu", **SHALLOW)  # L-BFGS: smooth in the gradient
     content, style = make_image(128, 96, 1), make_image(64, 64, 2)
     plain = Stylizer(base, weights=tiny_weights).run(content, style)

@@ -20,8 +20,8 @@ Two modes, chosen per run by the Stylizer once the run's memory is estimated
   main thread (other threads allocate from arenas of at most 64 MB, which these thresholds do not
   keep), and between runs.
 
-:func:`release_freed_memory` (``malloc_trim``) gives what the heap kept back to the system after a
-run, so a long-lived worker does not hold a run's peak between jobs. Nothing happens where the C
+:func:`release_freed_memory` sets lean mode and (``malloc_trim``) gives what the heap kept back to the
+system after a run, so a long-lived worker does not hold a run's peak between jobs. Nothing happens where the C
 library is not glibc (macOS, Windows, musl) or when the environment variable :data:`ENV` is ``0``.
 Each process decides from the free memory at its run's start: several worker processes starting runs
 at once can together take up to :data:`KEPT_SLACK` more than their estimates (as they can race for the
@@ -109,6 +109,10 @@ def mode() -> Mode:
 
 
 def release_freed_memory() -> bool:
-    """Return the heap's free pages to the system (``malloc_trim(0)``); True when any were released."""
+    """End of a run: back to lean mode, and the heap's free pages returned to the system (``malloc_trim(0)``);
+    True when any were released."""
     libc = _libc()
-    return bool(libc.malloc_trim(0)) if libc is not None else False
+    if libc is None:
+        return False
+    keep_freed_memory(False)
+    return bool(libc.malloc_trim(0))

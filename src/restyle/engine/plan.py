@@ -141,7 +141,7 @@ def plan_run(stylizer: Stylizer, inputs: RunInputs, *, time_steps: bool = True) 
         )
     available, limit = available_memory(stylizer.device)
     plan = RunPlan(scales, available, limit)
-    return dataclasses.replace(plan, keeps_freed_memory=stylizer.keeps_freed_memory(plan.peak))
+    return dataclasses.replace(plan, keeps_freed_memory=stylizer.keeps_freed_memory(plan.peak, available))
 
 
 __all__ = ["PROBE_SIDES", "RunPlan", "ScalePlan", "StepCost", "measure_step", "plan_run"]

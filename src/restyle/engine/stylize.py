@@ -368,7 +368,6 @@ class Stylizer:
             with self._precision_of(resume):
                 return self._run(content, style, callback, resume)
         finally:  # kept mode lasts for the run's steps; what they kept goes back to the system between runs
-            allocator.keep_freed_memory(False)
             allocator.release_freed_memory()
 
     def _run(
@@ -386,7 +385,7 @@ class Stylizer:
         need = self.estimate_memory(inputs, self._tiling)
         if os.environ.get(MEMORY_CHECK_ENV, "1") != "0":
             check_fits(need, self.device, advice=MEMORY_ADVICE)
-        allocator.keep_freed_memory(self.keeps_freed_memory(need))
+        allocator.keep_freed_memory(self.keeps_freed_memory(need, memory.available_memory(self.device)[0]))
         state = (
             RunState.from_checkpoint(resume, self.device)
             if resume
@@ -615,17 +614,17 @@ class Stylizer:
             (self.estimate_step(sizes[: i + 1], tiling.get(i)) for i in range(len(sizes))), key=lambda e: e.total
         )
 
-    def keeps_freed_memory(self, need: MemoryEstimate) -> bool:
+    def keeps_freed_memory(self, need: MemoryEstimate, free: int) -> bool:
         """Whether a CPU run that needs ``need`` keeps its steps' freed buffers in the heap for the next step
-        (:mod:`restyle.engine.allocator`: no page faults, up to ``KEPT_SLACK`` more memory): where it fits with
-        that to spare, and only on the main thread -- glibc serves other threads (a Ray actor's) from arenas of
+        (:mod:`restyle.engine.allocator`: no page faults, up to ``KEPT_SLACK`` more memory): where it fits in
+        ``free`` bytes with that to spare, and only on the main thread -- glibc serves other threads (a Ray actor's) from arenas of
         at most 64 MB, where the thresholds do not keep a feature map. A GPU run's host buffers are small:
         never."""
         if not allocator.active() or self.device.type != "cpu":
             return False
         if threading.current_thread() is not threading.main_thread():
             return False
-        return allocator.kept_fits(need.total, memory.available_memory(self.device)[0])
+        return allocator.kept_fits(need.total, free)
 
     def estimate_step(self, sizes: list[tuple[int, int]], tiles: list[Tile] | None = None) -> MemoryEstimate:
         """The memory of a step at the last of ``sizes`` (the scales so far), tiled into ``tiles`` if given."""
