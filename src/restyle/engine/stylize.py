@@ -617,9 +617,9 @@ class Stylizer:
     def keeps_freed_memory(self, need: MemoryEstimate, free: int) -> bool:
         """Whether a CPU run that needs ``need`` keeps its steps' freed buffers in the heap for the next step
         (:mod:`restyle.engine.allocator`: no page faults, up to ``KEPT_SLACK`` more memory): where it fits in
-        ``free`` bytes with that to spare, and only on the main thread -- glibc serves other threads (a Ray actor's) from arenas of
-        at most 64 MB, where the thresholds do not keep a feature map. A GPU run's host buffers are small:
-        never."""
+        ``free`` bytes with that to spare, and only on the main thread -- glibc serves other threads (a Ray
+        actor's) from arenas of at most 64 MB, where the thresholds do not keep a feature map. A GPU run's host
+        buffers are small: never."""
         if not allocator.active() or self.device.type != "cpu":
             return False
         if threading.current_thread() is not threading.main_thread():
