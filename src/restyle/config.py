@@ -33,7 +33,6 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from PIL import ImageColor
 
 from restyle.errors import ConfigError, suggest
-from restyle.features import weights as registry
 from restyle.features.precision import PRECISIONS, resolve_precision
 from restyle.presets import get_preset
 
@@ -230,7 +229,9 @@ class RunConfig:
     )
     # --- model
     model: str = _f(
-        "auto", "Weights: vgg16, vgg19, vgg16-torchvision, vgg19-caffe, or auto (vgg19 if cached, else vgg16)."
+        "auto",
+        "Weights: vgg16, vgg19 (both offline), vgg16-torchvision, vgg19-torchvision, vgg19-caffe (downloads), "
+        "or auto (the default network, vgg16).",
     )
     weights: str | None = _f(None, "Weights file (.pth, .safetensors, .onnx, .h5, .mat); overrides --model.")
     pooling: str = _f("max", "Pooling in the VGG: max or avg (Gatys 2016 uses avg).", choices=POOLINGS)
@@ -599,19 +600,10 @@ def configure(overrides: Mapping[str, Any], base: RunConfig | None = None) -> tu
     """Build and validate the config of a run from explicitly given settings (e.g. CLI flags).
 
     ``overrides`` may hold ``preset``: its values are applied first, the other overrides on top.
-    Returns the config and notes for the user (at most one line each). When the preset's weights
-    (``vgg19-caffe``) are not in the cache and neither ``model`` nor ``weights`` was given, the run
-    falls back to ``vgg16`` instead of trying to download, and a note says so.
+    Returns the config and notes for the user (at most one line each; none today). A preset's
+    weights (``vgg19``) are offline like the default's, so a preset always runs on its own network
+    (before issue 26 it fell back to VGG16 when its VGG19 was not in the cache).
     """
     config = (base or RunConfig()).replace(**overrides).validate()
     notes: list[str] = []
-    explicit = {k.replace("-", "_") for k in overrides}
-    if config.preset is not None and config.weights is None and not explicit & {"model", "weights"}:
-        preset = get_preset(config.preset)
-        if config.model == preset.model != "vgg16" and not registry.is_cached(config.model):
-            config = dataclasses.replace(config, model="vgg16")
-            notes.append(
-                f"preset {preset.name} was made for VGG19 ({preset.model}), which is not in the weights cache: "
-                f"running on VGG16 (to use VGG19: restyle weights prepare {preset.model}, or --weights FILE)"
-            )
     return config, notes

