@@ -6,7 +6,7 @@
 One contact sheet per pair (:func:`restyle.engine.sheet.render_sheet`), stacked into one PNG:
 a column per preset, headed by its name, optimiser and iterations; under each result its final
 loss terms and wall-clock seconds. Runs on the weights :func:`restyle.config.configure` picks
-(VGG16 when the presets' VGG19 is not in the cache) unless ``--model`` is given. Prints one JSON
+(the presets' own ``vgg19`` since issue 26) unless ``--model`` is given. Prints one JSON
 object: per cell the preset, pair, iterations, seconds, final loss, pixel std and spread, notes.
 
 The full sheet is 2 x 6 runs of 200-2211 steps at 256 px: about an hour on a few CPU cores.

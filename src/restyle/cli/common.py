@@ -50,7 +50,7 @@ def say(console: Console, text: str) -> None:
 def build_config(overrides: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
     """Apply command-line overrides (``--preset`` first) to ``base`` (defaults when None) and validate.
 
-    Notes such as a preset's VGG19 falling back to VGG16 are printed, one line each.
+    Notes from :func:`restyle.config.configure` (none today) are printed, one line each.
     """
     config, notes = configure(overrides, base)
     for note in notes:
