@@ -45,6 +45,8 @@ IMAGE_FITS = ("stretch", "crop")
 #: How the painting meets the photo's shape (``style_fit``).
 STYLE_FITS = ("stretch", "crop", "keep")
 DEVICES = ("auto", "cpu", "cuda")
+#: How a picture is made: the optimisation (Gatys et al.), or one pass of the feed-forward network (restyle.fast).
+METHODS = ("optimize", "fast")
 ALPHA_MODES = ("keep", "composite")
 BIT_DEPTHS = (8, 16)
 #: ``preserve_color`` modes (Gatys et al. 2017, "Controlling Perceptual Factors", §5).
@@ -128,8 +130,8 @@ def _check_layer_weights(name: str, layers: Any) -> None:
 
 
 def parse_init(init: str) -> tuple[str, float | str | None]:
-    """Split ``init`` into ``("content"|"noise"|"mix"|"file", argument)``."""
-    if init in ("content", "noise"):
+    """Split ``init`` into ``("content"|"noise"|"fast"|"mix"|"file", argument)``."""
+    if init in ("content", "noise", "fast"):
         return init, None
     if init.startswith("mix:"):
         r = _number("init mix ratio", init[4:], float)
@@ -226,6 +228,13 @@ class RunConfig:
         "neural-style; see `restyle presets`); flags given explicitly override its values.",
         parse=get_preset,
         sweepable=False,
+    )
+    method: str = _f(
+        "optimize",
+        "optimize (paint by optimisation: a minute or more, the best pictures) or fast (one pass of a "
+        "feed-forward network, Ghiasi et al. 2017: under a second, weaker pictures; the optimisation's "
+        "settings are ignored).",
+        choices=METHODS,
     )
     # --- model
     model: str = _f(
@@ -326,7 +335,10 @@ class RunConfig:
         lt=1,
     )
     init: str = _f(
-        "content", "Start image: content, noise, mix:R (R·noise + (1-R)·content), or an image path.", parse=parse_init
+        "content",
+        "Start image: content, noise, mix:R (R·noise + (1-R)·content), fast (the feed-forward network's "
+        "picture, as --method fast paints it), or an image path.",
+        parse=parse_init,
     )
     noise: str = _f(
         "unit",

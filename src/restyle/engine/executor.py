@@ -44,6 +44,7 @@ from restyle.engine.events import (
     ModelLoaded,
     combine,
 )
+from restyle.engine.fast_run import FastStylizer
 from restyle.engine.inputs import RunInputs, load_run_inputs
 from restyle.engine.job import (
     CheckpointWriter,
@@ -145,11 +146,19 @@ class StylizerPool:
         self._weights[(stylizer.config.model, stylizer.config.weights)] = (stylizer.weights, stylizer.model)
 
     def get(self, config: RunConfig) -> Stylizer:
-        """A Stylizer for ``config`` (weights loaded once per file; errors here concern every job)."""
+        """A Stylizer for ``config`` (weights loaded once per file; errors here concern every job).
+
+        ``method=fast``: a :class:`~restyle.engine.fast_run.FastStylizer` with the same interface.
+        """
         key = config.to_json()
         if key in self._stylizers:
             self._stylizers.move_to_end(key)
             return self._stylizers[key]
+        if config.method == "fast":
+            runner = FastStylizer(config)
+            if runner.model not in self.loaded:
+                self.loaded.append(runner.model)
+            return runner  # type: ignore[return-value]  # the network is cached per process: nothing to pool
         if self._given is not None:
             weights, model = self._given, None
         else:
@@ -311,7 +320,7 @@ def started(job: Job, index: int, total: int, prepared: PreparedJob) -> JobStart
 def file_writers(job: Job, config: RunConfig) -> Callback:
     """What a job's steps write next to its output: checkpoints and intermediates, as ``config`` asks."""
     return combine(
-        CheckpointWriter(job.output, config.checkpoint_every),
+        CheckpointWriter(job.output, 0 if config.method == "fast" else config.checkpoint_every),  # fast: one pass
         IntermediateWriter(job.output, config.save_every, config.bit_depth),
     )
 

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from restyle.config import RunConfig, parse_init
-from restyle.engine import allocator, color, memory
+from restyle.engine import allocator, color, fast, memory
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.ema import IterateAverage
 from restyle.engine.eta import ScaleSteps
@@ -825,6 +825,7 @@ class Stylizer:
         elif c.preserve_color == "histogram":
             styles = [color.match_histogram(s, original) for s in styles]
             paintings = [None if p is None else color.match_histogram(p, original) for p in paintings]
+        self._fast_styles = (styles, parse_blend_weights(c))  # for --init fast (_init); set before any scale
         return _RunImages(
             content,
             original,
@@ -966,6 +967,11 @@ class Stylizer:
         kind, arg = parse_init(self.config.init)
         if kind == "content":
             return content.clone()
+        if kind == "fast":  # the feed-forward network's picture at this scale's size, in the colours optimised
+            styles, _ = self._fast_styles  # set by _images: the paintings in those colours
+            net = fast.network(str(content.device), self.precision)
+            x = fast.paint(net, content, styles, dataclasses.replace(self.config, preserve_color="none"))
+            return color.luminance(x) if self.config.preserve_color == "luminance" else x
         if kind == "file":
             data = load_input(str(arg))
             return resize(data.pixels[None].to(content.device), (content.shape[-1], content.shape[-2]))

@@ -174,6 +174,11 @@ def _clip(x: torch.Tensor, lo: torch.Tensor | None = None, hi: torch.Tensor | No
     return x.clamp(None if lo is None else float(lo), None if hi is None else float(hi))
 
 
+def _variance(x: torch.Tensor) -> torch.Tensor:
+    """Instance-norm variance over the spatial axes in one pass (float32, like :func:`_global_average`)."""
+    return x.float().var(dim=tuple(range(2, x.dim())), unbiased=False, keepdim=True).to(x.dtype)
+
+
 OpFn = Callable[..., torch.Tensor]
 #: Each supported ONNX operation: ``fn(attrs, *inputs)`` (missing optional inputs are None).
 OPS: dict[str, OpFn] = {
@@ -195,7 +200,54 @@ OPS: dict[str, OpFn] = {
     "Pad": lambda a, x, pads, value=None: _pad(x, pads, a.get("mode", "constant"), 0.0 if value is None else value),
     "Resize": lambda a, x, roi=None, scales=None, sizes=None: _resize(x, roi, scales, sizes),
     "Identity": lambda a, x: x,
+    # made by :func:`fuse` (not ONNX operations): the instance norms' passes over the feature maps, fewer
+    "Variance": lambda a, x: _variance(x),
+    "MulAdd": lambda a, x, y, z: torch.addcmul(z, x, y),
 }
+
+
+def fuse(program: Program) -> Program:
+    """``program`` with its instance norms' elementwise chains fused (a float program: no Q/DQ between ops).
+
+    ``GlobalAveragePool(Mul(Sub(x, mean), same))`` → ``Variance(x)`` (one pass instead of three), and
+    ``Add(Mul(x, m), b)`` → ``MulAdd(x, m, b)`` (one pass instead of two), where the intermediate values
+    have no other use. The same numbers up to float rounding.
+    """
+    consumers: dict[str, list[int]] = {}
+    for i, op in enumerate(program.ops):
+        for n in op.inputs:
+            consumers.setdefault(n, []).append(i)
+    producer = {op.outputs[0]: i for i, op in enumerate(program.ops)}
+    ops: list[Op | None] = list(program.ops)
+
+    def only_use(name: str) -> bool:
+        return len(set(consumers.get(name, []))) == 1 and name not in program.outputs
+
+    for i, op in enumerate(program.ops):
+        if op.type == "GlobalAveragePool" and op.inputs[0] in producer:
+            sq = program.ops[producer[op.inputs[0]]]
+            if sq.type != "Mul" or sq.inputs[0] != sq.inputs[1] or not only_use(sq.outputs[0]):
+                continue
+            if sq.inputs[0] not in producer or not only_use(sq.inputs[0]):
+                continue
+            sub = program.ops[producer[sq.inputs[0]]]
+            mean = program.ops[producer[sub.inputs[1]]] if sub.type == "Sub" and sub.inputs[1] in producer else None
+            while mean is not None and mean.type == "Reshape" and mean.inputs[0] in producer:  # [1, C, 1, 1] views
+                mean = program.ops[producer[mean.inputs[0]]]
+            if mean is None or mean.type != "GlobalAveragePool" or mean.inputs[0] != sub.inputs[0]:
+                continue
+            ops[producer[sub.outputs[0]]] = ops[producer[sq.outputs[0]]] = None
+            ops[i] = Op("Variance", [sub.inputs[0]], op.outputs)
+        elif op.type == "Add":
+            for k, other in ((0, 1), (1, 0)):
+                name = op.inputs[k]
+                if name in producer and ops[producer[name]] is not None and only_use(name):
+                    mul = program.ops[producer[name]]
+                    if mul.type == "Mul":
+                        ops[producer[name]] = None
+                        ops[i] = Op("MulAdd", [mul.inputs[0], mul.inputs[1], op.inputs[other]], op.outputs)
+                        break
+    return Program([op for op in ops if op is not None], program.constants, program.inputs, program.outputs)
 
 
 def run_op(op: Op, args: list[torch.Tensor | None]) -> torch.Tensor:

