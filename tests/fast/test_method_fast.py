@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from restyle.config import parse_init
 from restyle.engine import fast
 from restyle.engine.events import JobStep
 from restyle.engine.executor import LocalExecutor
-from restyle.engine.fast_run import FastStylizer, ignored_settings
+from restyle.engine.fast_run import TEMPORAL_BLEND, FastStylizer, ignored_settings
+from restyle.engine.inputs import TemporalGuide, load_run_inputs
 from restyle.engine.job import Job
 from restyle.engine.pyramid import resize
 from restyle.io.image import read_image, read_metadata, write_image
@@ -104,3 +106,16 @@ def test_init_fast_starts_from_the_fast_picture(tiny_weights, pair: tuple[Path, 
     start = first[0].pixels()
     assert start.shape == expected.pixels.shape
     assert float((start - expected.pixels).abs().mean()) < 0.01 < float((start - photo).abs().mean())
+
+
+def test_a_video_frame_blends_the_warped_previous_frame_where_the_flow_holds(pair: tuple[Path, Path]) -> None:
+    config = RunConfig(method="fast", size=48, precision="fp32")
+    inputs = load_run_inputs(config, str(pair[0]), str(pair[1]))
+    alone = FastStylizer(config).run(inputs).pixels
+    previous = torch.zeros(3, 40, 60)
+    mask = torch.zeros(1, 40, 60)
+    mask[:, :, :30] = 1  # the flow holds on the left half only
+    guided = dataclasses.replace(inputs, guide=TemporalGuide(previous, mask, 200.0))
+    out = FastStylizer(config).run(guided).pixels
+    assert torch.allclose(out[:, :, :20], (1 - TEMPORAL_BLEND) * alone[:, :, :20], atol=1e-4)
+    assert torch.allclose(out[:, :, 28:], alone[:, :, 28:], atol=1e-4)

@@ -3,7 +3,8 @@
 :class:`FastStylizer` has the Stylizer's interface as executors use it (``run(inputs, style,
 callback) -> StylizeResult``, ``request_stop``, ``on_tile``, ``config``, ``model``, ``device``), so
 batch, sweep, skip of finished outputs, metadata and atomic writes work unchanged. It emits one
-:class:`Iterate` (the finished picture). The optimisation's settings (optimiser, iterations, layers,
+:class:`Iterate` (the finished picture). A video frame's guide (the previous stylised frame warped along the flow) is
+blended in where the flow holds (:data:`TEMPORAL_BLEND`). The optimisation's settings (optimiser, iterations, layers,
 weights, ``init``, ``tol``, tiling, ...) do not apply; the result's notes name those given other
 values than their defaults.
 """
@@ -53,6 +54,11 @@ FAST_SETTINGS = frozenset(
         "preset",
     }
 )
+
+
+#: Video frames (``restyle video --method fast``): the share of the previous stylised frame, warped along the
+#: optical flow, in each new frame where the warp holds (its consistency mask): an average along the motion.
+TEMPORAL_BLEND = 0.5
 
 
 def ignored_settings(config: RunConfig) -> list[str]:
@@ -108,6 +114,11 @@ class FastStylizer:
         masks = [torch.nn.functional.interpolate(m[None], size=(size[1], size[0]), mode="area") for m in inputs.masks]
         paintings = [None if p is None else p[None] for p in inputs.mask_styles]
         out = fast.paint(self.net, photo, [s[None] for s in inputs.style_pixels], c, masks, paintings)
+        guide = inputs.guide
+        if guide is not None and guide.weight > 0:  # video: blend with the previous picture where the flow holds
+            mask = torch.nn.functional.interpolate(guide.mask[None].to(out), size=(size[1], size[0]), mode="area")
+            held = TEMPORAL_BLEND * mask
+            out = (1 - held) * out + held * resize(guide.init[None].to(out), size)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         pixels_out = out[0].clamp(0, 1).float().cpu()
