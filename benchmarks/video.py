@@ -1,7 +1,11 @@
 """Video: flow method, seconds per frame, and temporal error of the consistent mode vs the independent baseline.
 
 Usage: nice -n 5 python benchmarks/video.py [--size 96] [--frames 8] [--out benchmarks/results/video.json]
-        [--strip docs/video_strip.png] [--schedule 10 20 40] [--timing-sizes 256 512]
+        [--strip docs/video_strip.png] [--schedule 10 20 40] [--timing-sizes 256 512] [--method fast]
+
+``--method fast``: every frame through the feed-forward network (the schedule's iterations do not
+apply: give ``--schedule 1``, and ``--timing-sizes`` with no size); "consistent" then blends each
+frame with the previous one warped along the flow.
 
 The clip is made here, so the numbers are reproducible: a slow pan and zoom over
 /work/shared/images/tubingen.jpg (``--images``), painted in the style of starry_night.jpg, real
@@ -185,6 +189,7 @@ def main() -> None:
     ap.add_argument("--timing-iterations", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--method", default="optimize", choices=["optimize", "fast"], help="--method of every frame.")
     ap.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     ap.add_argument("--work", type=Path, default=None, help="Folder for the clips and frames (default: temporary).")
     ap.add_argument("--strip", type=Path, default=None, help="Frame strip PNG (input / independent / consistent).")
@@ -213,7 +218,9 @@ def main() -> None:
         src = make_frames(source, args.frames, 640, 360)
         clip = d / "clip.mp4"
         write_video(clip, src, [t / FPS for t in range(args.frames)], args.frames / FPS, Fraction(FPS))
-        config = RunConfig(model="vgg16", size=args.size, iterations=args.iterations, scales=1, device="cpu")
+        config = RunConfig(
+            model="vgg16", size=args.size, iterations=args.iterations, scales=1, device="cpu", method=args.method
+        )
         w, h = frame_size(640, 360, args.size)
         inputs = [_resized(f, (w, h)) for f in src]
         modes: dict[str, Any] = {}

@@ -18,6 +18,8 @@ the network's one knob, the style vector:
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections import OrderedDict
 
 import torch
 
@@ -35,6 +37,25 @@ STRENGTH_EXPONENT = 1.0
 def network(device: str = "cpu", precision: str = "fp32") -> FastNetwork:
     """The fast network on ``device`` in ``precision`` (fp32 or bf16), loaded once per process and kept."""
     return load_fast_network(device, DTYPES[precision])
+
+
+#: Style vectors kept by :func:`style_vector` (a batch or a video reads the same painting again and again).
+VECTOR_CACHE_SIZE = 16
+_vectors: OrderedDict[tuple[int, bytes], torch.Tensor] = OrderedDict()
+
+
+def style_vector(net: FastNetwork, image: torch.Tensor) -> torch.Tensor:
+    """``net.style_vector(image)``, remembered by the image's bytes for the next job with the same painting."""
+    data = image.detach().to("cpu", torch.float32).contiguous()
+    key = (id(net), hashlib.blake2b(repr(tuple(data.shape)).encode() + data.numpy().tobytes(), digest_size=16).digest())
+    if key in _vectors:
+        _vectors.move_to_end(key)
+        return _vectors[key]
+    vector = net.style_vector(image)
+    _vectors[key] = vector
+    while len(_vectors) > VECTOR_CACHE_SIZE:
+        _vectors.popitem(last=False)
+    return vector
 
 
 def style_mix(strength: float) -> float:
@@ -67,13 +88,14 @@ def paint(
         return s
 
     source = color.luminance(photo) if mode == "luminance" else photo
-    own = net.style_vector(source)
     mix = style_mix(config.strength)
+    own = net.style_vector(source) if mix < 1 else None  # the photo's own style: strength's other end
 
     def vector(paintings: list[torch.Tensor], weights: tuple[float, ...] = ()) -> torch.Tensor:
-        vectors = torch.cat([net.style_vector(painting(p)) for p in paintings])
+        vectors = torch.cat([style_vector(net, painting(p)) for p in paintings])
         w = torch.tensor(weights or [1 / len(paintings)] * len(paintings), device=net.device)[:, None]
-        return mix * (w * vectors).sum(0, keepdim=True) + (1 - mix) * own
+        mixed = (w * vectors).sum(0, keepdim=True)
+        return mixed if own is None else mix * mixed + (1 - mix) * own
 
     out = net.transfer(source, vector(styles, parse_blend_weights(config)))
     if masks:
