@@ -208,6 +208,8 @@ def execute_jobs(
 
 def print_plans(jobs: list[Job], config: RunConfig) -> None:
     """``--dry-run``: the first job's plan as a table (step time measured on a small probe), one line per other."""
+    if any((job.config or config).method == "fast" for job in jobs):
+        raise ConfigError("--dry-run plans the optimisation; --method fast is one pass of the network: run it")
     pool = StylizerPool()
     console = Console()
     for i, job in enumerate(jobs):

