@@ -264,6 +264,7 @@ def test_config_schema_follows_runconfig(make_client) -> None:
         assert by_name["style_layers"]["type"] == "layers" and by_name["lr"]["optional"] is True
         assert by_name["scales"]["ge"] == 1 and by_name["scales"]["le"] == 8
         assert by_name["size"]["group"] == "basic" and by_name["pooling"]["group"] == "advanced"
+        assert by_name["method"]["group"] == "basic" and by_name["method"]["choices"] == ["optimize", "fast"]
         assert [p["name"] for p in schema["presets"]] == list(PRESETS)
         page = client.get("/")
         assert page.status_code == 200 and "<script" in page.text

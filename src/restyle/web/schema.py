@@ -33,8 +33,19 @@ FILE_SETTINGS = frozenset({"mask", "mask_style"})
 #: Neither in the form nor accepted from a client.
 HIDDEN = SERVER_ONLY | FILE_SETTINGS
 #: Shown in front, in this order (those that exist); everything else is folded under "Advanced".
-#: ``strength`` is the quality issue's one-knob control and appears here as soon as RunConfig has it.
-BASIC = ("preset", "strength", "size", "style_weight", "content_weight", "tv_weight", "iterations", "optimizer")
+#: ``strength`` is the quality issue's one-knob control and appears here as soon as RunConfig has it;
+#: ``method`` is the "fast only" choice (one pass of the feed-forward network, for trying many paintings).
+BASIC = (
+    "preset",
+    "method",
+    "strength",
+    "size",
+    "style_weight",
+    "content_weight",
+    "tv_weight",
+    "iterations",
+    "optimizer",
+)
 _TYPE_NAMES = {int: "integer", float: "number", str: "string", dict: "layers"}
 _BOUND_KEYS = ("ge", "gt", "le", "lt")
 
