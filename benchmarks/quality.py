@@ -1,4 +1,4 @@
-"""The quality report of issue 9: a config over the 6 x 5 photo x painting pairs, measured by the Judge.
+"""The quality report: a config over the 7 x 5 photo x painting pairs, measured by the Judge.
 
     PYTHONPATH=src python benchmarks/quality.py --size 256 --out /tmp/q-new              # the default
     PYTHONPATH=src python benchmarks/quality.py --size 256 --set strength=none iterations=200 \\
@@ -8,7 +8,8 @@
 Runs through the one job path (:func:`restyle.engine.report.run_quality`: Jobs on a LocalExecutor),
 so outputs already finished in ``--out`` are skipped and an interrupted report resumes. Writes
 ``--out``/report.json (per pair: wall-clock, steps, style weight, content and style distance at
-256 px on VGG16 Caffe; the summary: max, min, mean and max/min), ``--out``/report.md (the table)
+256 px on VGG16 Caffe, edge structure over the whole image and inside the marked faces (FACES);
+the summary: max, min, mean and max/min), ``--out``/report.md (the table)
 and ``--out``/sheet.png (rows = photos, columns = paintings, the inputs as header row and column);
 ``--sheet PATH`` also writes a sheet of only the ``--publish`` photos (those the README may show:
 golden_gate.jpg has no licence, see /work/shared/images/CREDITS.md). Prints the JSON.
@@ -25,22 +26,30 @@ from pathlib import Path
 import torch
 
 from restyle.config import configure
+from restyle.engine.quality import Box
 from restyle.engine.report import all_pairs, quality_sheet, run_quality
 from restyle.features.precision import cpu_model
 from restyle.io.files import atomic_write_bytes
 
 IMAGES = Path(os.environ.get("RESTYLE_IMAGES", "/work/shared/images"))
-PHOTOS = ("tubingen", "golden_gate", "astronaut", "chelsea", "coffee", "rocket")
+#: Images shipped with the benchmarks: camera.png, scikit-image's "camera" (CC0, Lav Varshney), a second portrait.
+OWN_IMAGES = Path(__file__).parent / "images"
+PHOTOS = ("tubingen", "golden_gate", "astronaut", "chelsea", "coffee", "rocket", "camera")
 PAINTINGS = ("starry_night", "the_scream", "composition_vii", "wave", "udnie")
 #: Photos the README may show (CC/PD; see CREDITS.md there).
-PUBLISH = ("tubingen", "astronaut", "chelsea", "coffee", "rocket")
+PUBLISH = ("tubingen", "astronaut", "chelsea", "coffee", "rocket", "camera")
+#: The faces, marked by hand (fractions of the photo's width and height): forehead to chin, ear to ear.
+FACES = {
+    "astronaut": Box(172 / 512, 70 / 512, 284 / 512, 185 / 512),
+    "camera": Box(176 / 512, 108 / 512, 262 / 512, 204 / 512),
+}
 
 
 def find(stem: str) -> Path:
-    """The image file of ``stem`` in IMAGES (any suffix)."""
-    hits = sorted(IMAGES.glob(f"{stem}.*"))
+    """The image file of ``stem`` in IMAGES or OWN_IMAGES (any suffix)."""
+    hits = sorted(IMAGES.glob(f"{stem}.*")) or sorted(OWN_IMAGES.glob(f"{stem}.*"))
     if not hits:
-        raise SystemExit(f"no image {stem}.* in {IMAGES}")
+        raise SystemExit(f"no image {stem}.* in {IMAGES} or {OWN_IMAGES}")
     return hits[0]
 
 
@@ -71,7 +80,7 @@ def main() -> None:
     if args.pairs:
         photos = [p for p in photos if p in {a for a, _ in pairs}]
         paintings = [s for s in paintings if s in {b for _, b in pairs}]
-    report = run_quality(pairs, config, args.out)
+    report = run_quality(pairs, config, args.out, faces=FACES)
     title = args.title or f"{args.size} px, {' '.join(args.set) or 'default settings'}"
     data = {
         "config": {"size": args.size, **overrides},

@@ -327,6 +327,14 @@ class RunConfig:
     scales: int = _f(
         3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.", ge=1, le=8
     )
+    photo_detail: float = _f(
+        0.0,
+        "How much of the photo's fine detail each finer pyramid scale starts with: 1 puts back the detail the "
+        "coarser scale was too small to hold (eyes, mouths and edges stay where the photo has them), 0 starts "
+        "from the coarser result enlarged.",
+        ge=0,
+        le=1,
+    )
     tol: float = _f(
         1e-3,
         "Stop a scale early when its best total loss improved by less than this fraction over the last 10 steps "

@@ -129,10 +129,11 @@ def test_sweep_measure_puts_distances_under_cells(tmp_path: Path, pair, tiny_wei
     doc = json.loads((out / "results.json").read_text())
     for cell in doc["cells"]:
         d = cell["distances"]
-        assert set(d) == {"content_distance", "style_distance"} and all(v >= 0 for v in d.values())
+        assert set(d) == {"content_distance", "style_distance", "edge_structure"} and all(v >= 0 for v in d.values())
         assert f"{cell['name']}: content distance {d['content_distance']:.3f}" in result.output
+        assert f"edge structure {d['edge_structure']:.2f}" in result.output
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
-    assert "content_distance" in header and "style_distance" in header
+    assert "content_distance" in header and "style_distance" in header and "edge_structure" in header
     result = runner.invoke(app, args)  # without --measure: no judge, no distance lines
     assert result.exit_code == 0 and "content distance" not in result.output
 
@@ -186,7 +187,7 @@ def test_figures_one_sheet(tmp_path: Path, pair, tiny_weights_file: Path, tiny_j
     assert doc["base"]["style_weight"] == pytest.approx(100 * 40 * 32 / (720 * 900))
     # the figures' settings apply under the run flags given (here --size and --iterations)
     assert (doc["base"]["optimizer"], doc["base"]["lr"], doc["base"]["iterations"]) == ("lbfgs", 1.0, 1)
-    assert all(set(c["distances"]) == {"content_distance", "style_distance"} for c in doc["cells"])
+    assert all(set(c["distances"]) == {"content_distance", "style_distance", "edge_structure"} for c in doc["cells"])
     assert (tmp_path / "figures" / "tv_weight" / "sheet.png").is_file()
     assert not (tmp_path / "figures" / "style_weight").exists()
     result = runner.invoke(app, ["figures", "--only", "tv-weight", "-o", str(tmp_path)])

@@ -8,7 +8,7 @@ from PIL import Image
 
 from helpers import make_image
 from restyle import ConfigError, RunConfig, Stylizer, stylize
-from restyle.engine.pyramid import scale_sizes
+from restyle.engine.pyramid import resize, scale_sizes
 from restyle.losses.perceptual import PerceptualLoss
 
 
@@ -131,3 +131,21 @@ def test_relative_normalisation_is_invariant_to_feature_scale(tiny_weights):
         loss.targets = loss.compute_targets(c[None], [s[None]])
         values.append({k: float(v) for k, v in loss(x[None]).items()})
     assert values[0] == pytest.approx(values[1], rel=1e-4)
+
+
+def test_photo_detail_puts_back_what_the_coarser_scale_could_not_hold(tiny_weights):
+    """A finer scale starts from the coarser result enlarged plus photo_detail x the photo's lost detail."""
+    photo = make_image(64, 48, seed=4)[None].clone()
+    photo[..., ::6, :] *= 0.3  # sharp lines: detail a 32 px image cannot hold
+    coarse = resize(photo, (32, 24))
+    lost = photo - resize(coarse, (64, 48))
+    assert lost.abs().max() > 0.1
+
+    def enlarge(detail: float, image: torch.Tensor) -> torch.Tensor:
+        return Stylizer(RunConfig(photo_detail=detail), weights=tiny_weights)._enlarge(image, photo)
+
+    # the photo's own coarse version comes back as the photo itself; without detail it stays blurred
+    assert torch.allclose(enlarge(1.0, coarse), photo, atol=1e-5)
+    assert torch.equal(enlarge(0.0, coarse), resize(coarse, (64, 48)))
+    painted = torch.full_like(coarse, 0.5)  # a coarse result with none of the photo in it
+    assert torch.allclose(enlarge(0.5, painted), (0.5 + 0.5 * lost).clamp(0, 1), atol=1e-6)

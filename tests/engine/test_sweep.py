@@ -370,7 +370,7 @@ def test_measure_adds_distances_to_records_tables_and_captions(tmp_path: Path, i
     for rec in result.records:  # exactly the judge's measure of the written image
         image = read_image(tmp_path / rec.image).pixels.unsqueeze(0)
         assert rec.distances == judge.measure(image, photo, painting).to_dict()
-        assert set(rec.distances) == {"content_distance", "style_distance"}
+        assert set(rec.distances) == {"content_distance", "style_distance", "edge_structure"}
         cell_doc = json.loads((tmp_path / "cells" / f"{rec.cell.name}.json").read_text())
         assert cell_doc["distances"] == rec.distances and "inputs_sha256" in cell_doc
     doc = json.loads((tmp_path / "results.json").read_text())
@@ -380,11 +380,15 @@ def test_measure_adds_distances_to_records_tables_and_captions(tmp_path: Path, i
     for row, rec in zip(rows, result.records, strict=True):
         assert float(row["content_distance"]) == pytest.approx(rec.distances["content_distance"], rel=1e-3)
         assert float(row["style_distance"]) == pytest.approx(rec.distances["style_distance"], rel=1e-3)
+        assert float(row["edge_structure"]) == pytest.approx(rec.distances["edge_structure"], rel=1e-3)
     spec = sheet_spec(result, *images)
     for cell, rec in zip(spec.cells[0], result.records, strict=True):
         first = cell.caption.split("\n")[0].replace("\u00a0", " ")
         d = rec.distances
-        assert first == f"content dist {d['content_distance']:.3f} · style dist {d['style_distance']:.3f}"
+        assert first == (
+            f"content dist {d['content_distance']:.3f} · style dist {d['style_distance']:.3f} "
+            f"· edges {d['edge_structure']:.2f}"
+        )
 
     # resumed: measured again (same image, same numbers); without measure the recorded ones are kept
     again = sweep(*images, BASE, axes, tmp_path, weights=tiny_weights, measure=judge)

@@ -106,7 +106,7 @@ def run_sweep(
         d = rec.distances
         console.print(
             f"  {rec.cell.name}: content distance {d['content_distance']:.3f}, style distance "
-            f"{d['style_distance']:.3f}",
+            f"{d['style_distance']:.3f}, edge structure {d['edge_structure']:.2f}",
             highlight=False,
             soft_wrap=True,
         )

@@ -4,7 +4,8 @@
 ``restyle run`` on several inputs) and hands them to the one job path
 (:func:`~restyle.engine.batch.run_batch`: a LocalExecutor unless another executor is given), so
 finished outputs are skipped and an interrupted report resumes. Every output is then measured
-with a :class:`~restyle.engine.quality.Judge`; wall-clock, steps and the style weight come from
+with a :class:`~restyle.engine.quality.Judge` (content and style distance, edge structure, and the
+edge structure inside a marked face where the photo has one); wall-clock, steps and the style weight come from
 the output's own metadata, so skipped pairs report the numbers of the run that made them.
 :func:`quality_sheet` draws the contact sheet (rows = photos, columns = paintings, the inputs as
 a header row and column).
@@ -13,7 +14,7 @@ a header row and column).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from restyle.engine.batch import run_batch
 from restyle.engine.events import Listener
 from restyle.engine.executor import Executor
 from restyle.engine.job import Job
-from restyle.engine.quality import Judge
+from restyle.engine.quality import Box, Judge
 from restyle.engine.sheet import font, wrap
 from restyle.errors import RestyleError
 from restyle.features.convert import VGGWeights
@@ -44,9 +45,12 @@ class PairResult:
     content_distance: float
     style_distance: float
     style_weight: float | None  #: the weight painted with (calibrated or as given)
+    edge_structure: float = 0.0  #: whole image (see restyle.engine.quality.edge_structure)
+    face_structure: float | None = None  #: inside the photo's marked face, where it has one
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able row."""
+        face = {} if self.face_structure is None else {"face_structure": round(self.face_structure, 4)}
         return {
             "photo": self.photo,
             "painting": self.painting,
@@ -55,6 +59,8 @@ class PairResult:
             "steps": self.steps,
             "content_distance": round(self.content_distance, 4),
             "style_distance": round(self.style_distance, 4),
+            "edge_structure": round(self.edge_structure, 4),
+            **face,
             "style_weight": self.style_weight,
         }
 
@@ -67,10 +73,10 @@ class QualityReport:
     failed: list[str] = field(default_factory=list)  #: ``"photo × painting: why"``
 
     def summary(self) -> dict[str, Any]:
-        """Max, min, mean (and max/min) of each measure over the pairs."""
+        """Max, min, mean (and max/min) of each measure over the pairs (face structure: over the marked faces)."""
         out: dict[str, Any] = {"pairs": len(self.rows), "failed": len(self.failed)}
-        for key in ("content_distance", "style_distance", "seconds", "steps"):
-            values = [float(getattr(r, key)) for r in self.rows]
+        for key in ("content_distance", "style_distance", "edge_structure", "face_structure", "seconds", "steps"):
+            values = [float(v) for r in self.rows if (v := getattr(r, key)) is not None]
             if not values:
                 continue
             lo, hi = min(values), max(values)
@@ -89,22 +95,26 @@ class QualityReport:
     def table(self) -> str:
         """A Markdown table of the rows plus a summary line."""
         lines = [
-            "| photo | painting | content distance | style distance | style weight | steps | seconds |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| photo | painting | content distance | style distance | edge structure | face structure "
+            "| style weight | steps | seconds |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in self.rows:
             weight = f"{r.style_weight:.3g}" if r.style_weight is not None else "-"
+            face = f"{r.face_structure:.3f}" if r.face_structure is not None else "-"
             lines.append(
-                f"| {r.photo} | {r.painting} | {r.content_distance:.3f} | {r.style_distance:.3f} | {weight} "
-                f"| {r.steps} | {r.seconds:.0f} |"
+                f"| {r.photo} | {r.painting} | {r.content_distance:.3f} | {r.style_distance:.3f} "
+                f"| {r.edge_structure:.3f} | {face} | {weight} | {r.steps} | {r.seconds:.0f} |"
             )
         s = self.summary()
         if self.rows:
-            c, st = s["content_distance"], s["style_distance"]
+            c, st, e = s["content_distance"], s["style_distance"], s["edge_structure"]
+            f = s.get("face_structure")
+            faces = f"min {f['min']:.3f}, max {f['max']:.3f}" if f else "-"
             lines.append(
                 f"| **all {s['pairs']}** | | max {c['max']:.3f}, min {c['min']:.3f}, max/min {c['max_over_min']} "
-                f"| max {st['max']:.3f}, min {st['min']:.3f} | | mean {s['steps']['mean']:.0f} "
-                f"| mean {s['seconds']['mean']:.0f} |"
+                f"| max {st['max']:.3f}, min {st['min']:.3f} | min {e['min']:.3f}, max {e['max']:.3f} | {faces} "
+                f"| | mean {s['steps']['mean']:.0f} | mean {s['seconds']['mean']:.0f} |"
             )
         return "\n".join(lines)
 
@@ -135,11 +145,12 @@ def run_quality(
     weights: VGGWeights | None = None,
     executor: Executor | None = None,
     on_event: Listener | None = None,
+    faces: Mapping[str, Box] | None = None,
 ) -> QualityReport:
     """Run ``config`` on every (photo, painting) of ``pairs`` into ``folder`` and measure each output.
 
     ``weights`` (tests: tiny random ones) are used for the runs and, when no ``judge`` is given,
-    for the judge too.
+    for the judge too. ``faces``: photo stem → the face marked in it, measured on its own.
     """
     if not pairs:
         raise RestyleError("a quality report needs at least one photo and painting pair")
@@ -153,11 +164,11 @@ def run_quality(
         if result.status not in ("done", "skipped"):
             report.failed.append(f"{photo} × {painting}: {result.status} {result.error}".strip())
             continue
-        report.rows.append(measure_output(judge, result.job))
+        report.rows.append(measure_output(judge, result.job, (faces or {}).get(photo)))
     return report
 
 
-def measure_output(judge: Judge, job: Job) -> PairResult:
+def measure_output(judge: Judge, job: Job, face: Box | None = None) -> PairResult:
     """The report row of a finished job's output (its metadata gives time, steps and weight)."""
     photo, painting = job.tag
     meta = read_metadata(job.output) or {}
@@ -165,7 +176,7 @@ def measure_output(judge: Judge, job: Job) -> PairResult:
     out = read_image(job.output).pixels[None]
     c = read_image(job.content).pixels[None]  # type: ignore[arg-type]
     s = read_image(job.style).pixels[None]  # type: ignore[arg-type]
-    d = judge.measure(out, c, s)
+    d = judge.measure(out, c, s, face=face)
     weight = meta.get("style_weight")
     if weight is None and isinstance(meta.get("config"), dict):
         weight = meta["config"].get("style_weight")
@@ -178,6 +189,8 @@ def measure_output(judge: Judge, job: Job) -> PairResult:
         d.content,
         d.style,
         None if weight is None else float(weight),
+        d.structure or 0.0,
+        d.face,
     )
 
 
@@ -190,7 +203,8 @@ def quality_sheet(
 ) -> Image.Image:
     """Contact sheet: a header row of the paintings, a header column of the photos, the outputs between.
 
-    Under each output: its content and style distance (``c 0.31 · s 0.05``). Only the given photos
+    Under each output: its content and style distance (``c 0.31 · s 0.05``) and, on a second line, its
+    edge structure and the face's where one is marked (``edges 0.62 · face 0.66``). Only the given photos
     and paintings are drawn (e.g. to leave out inputs that may not be published).
     """
     by_pair = {(r.photo, r.painting): r for r in report.rows}
@@ -202,22 +216,25 @@ def quality_sheet(
     pad = 6
     title_h = line + pad
     width = (len(cols) + 1) * (cell + pad) + pad
-    height = title_h + (len(rows) + 1) * (cell_h + small_line + pad) + pad
+    captions = 2  # the distances on one line, the structure on the next
+    height = title_h + (len(rows) + 1) * (cell_h + captions * small_line + pad) + pad
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     draw.text((pad, pad // 2), wrap(title, fnt, width - 2 * pad, 1)[0], font=fnt, fill="#000000")
 
     def place(image: Image.Image, col: int, row: int, caption: str) -> None:
         x = pad + col * (cell + pad)
-        y = title_h + row * (cell_h + small_line + pad)
+        y = title_h + row * (cell_h + captions * small_line + pad)
         img = image.convert("RGB")
         scale = min(cell / img.width, cell_h / img.height)
         img = img.resize(
             (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS
         )
         sheet.paste(img, (x + (cell - img.width) // 2, y + (cell_h - img.height) // 2))
-        text = wrap(caption, small, cell, 1)[0] if caption else ""
-        draw.text((x + (cell - small.getlength(text)) / 2, y + cell_h + 2), text, font=small, fill="#404040")
+        for k, part in enumerate(caption.split("\n")[:captions]):
+            text = wrap(part, small, cell, 1)[0] if part else ""
+            top = y + cell_h + 2 + k * small_line
+            draw.text((x + (cell - small.getlength(text)) / 2, top), text, font=small, fill="#404040")
 
     for j, s in enumerate(cols):
         place(tensor_to_pil(read_image(s, max_side=cell * 2).pixels), j + 1, 0, s.stem)
@@ -231,7 +248,8 @@ def quality_sheet(
                 tensor_to_pil(read_image(r.output).pixels),
                 j + 1,
                 i + 1,
-                f"c {r.content_distance:.2f} · s {r.style_distance:.2f}",
+                f"c {r.content_distance:.2f} · s {r.style_distance:.2f}\nedges {r.edge_structure:.2f}"
+                + (f" · face {r.face_structure:.2f}" if r.face_structure is not None else ""),
             )
     return sheet
 

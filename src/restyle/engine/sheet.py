@@ -301,8 +301,8 @@ def caption_text(
 ) -> str:
     """The text under a cell: ``"content 1.2e+03 · style 4.5 · tv 0.31 · 12 s"`` (wraps between terms).
 
-    With ``distances`` (``{"content_distance": …, "style_distance": …}``, see
-    :mod:`restyle.engine.quality`) a first line says them: ``"content dist 0.412 · style dist 0.087"``.
+    With ``distances`` (``{"content_distance": …, "style_distance": …, "edge_structure": …}``, see
+    :mod:`restyle.engine.quality`) a first line says them: ``"content dist 0.412 · style dist 0.087 · edges 0.61"``.
     """
     parts = [f"{k}\u00a0{losses[k]:.3g}" for k in order if k in losses]
     text = "\u00a0· ".join([*parts, f"{seconds:.0f}\u00a0s"])
@@ -313,4 +313,5 @@ def caption_text(
         for name, key in (("content", "content_distance"), ("style", "style_distance"))
         if key in distances
     ]
+    measured += [f"edges\u00a0{distances['edge_structure']:.2f}"] if "edge_structure" in distances else []
     return "\u00a0· ".join(measured) + "\n" + text

@@ -773,7 +773,7 @@ class Stylizer:
         elif resuming:
             x = state.pixels
         else:  # the previous scale's result, upsampled
-            x = resize(state.pixels.detach(), size)
+            x = self._enlarge(state.pixels.detach(), scaled)
             state.scale_step = 0
         state.scale, state.retries = si, 0
         state.health.start_scale(si, state.scale_losses(si))
@@ -791,6 +791,21 @@ class Stylizer:
         state.good = state.pixels.detach().to(guard, copy=True)
         state.here = torch.empty_like(state.good)  # reused by every step of the scale, not allocated per step
         return size
+
+    def _enlarge(self, coarse: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+        """The start of a finer scale: the coarser result at ``photo``'s size, plus ``photo_detail`` x the photo's
+        detail that the coarser scale could not hold (the photo minus the photo through the coarser size).
+
+        Without it a face painted at the coarsest scale, where an eye is two pixels, is inherited, blurred, by
+        every finer scale, and the content term (relu4_2) is too coarse to draw the eyes back.
+        """
+        size = (photo.shape[-1], photo.shape[-2])
+        x = resize(coarse, size)
+        detail = self.config.photo_detail
+        if detail == 0:
+            return x
+        lost = photo - resize(resize(photo, (coarse.shape[-1], coarse.shape[-2])), size)
+        return (x + detail * lost).clamp(0, 1)
 
     def _content_targets(self, image: torch.Tensor, tiler: Tiler | None = None) -> Targets:
         if self.targets is None:

@@ -476,7 +476,7 @@ def write_sheet(result: SweepResult, content: Any, style: Any, cell_size: int = 
 
 
 CSV_LOSS_COLUMNS = ("content", "style", "tv", "total")
-CSV_DISTANCE_COLUMNS = ("content_distance", "style_distance")
+CSV_DISTANCE_COLUMNS = ("content_distance", "style_distance", "edge_structure")
 
 
 def write_results(result: SweepResult, content: Any, style: Any) -> None:
