@@ -1,20 +1,20 @@
 """Worker processes of the web app: each takes queued jobs from the store and runs them on a LocalExecutor.
 
-A web job is one :class:`~restyle.engine.job.Job` handed to
-:meth:`LocalExecutor.run <restyle.engine.executor.LocalExecutor.run>`; its events
-(:mod:`restyle.engine.events`) are forwarded into the :class:`~restyle.web.store.JobStore`, from where
+A web job is one :class:`~restyle.jobs.job.Job` handed to
+:meth:`LocalExecutor.run <restyle.jobs.executor.LocalExecutor.run>`; its events
+(:mod:`restyle.jobs.events`) are forwarded into the :class:`~restyle.web.store.JobStore`, from where
 the server streams them to the page. The listener also writes a preview image every
 ``preview_seconds`` and a checkpoint every ``checkpoint_seconds``, so a job the server loses can be
 resumed. A monitor thread turns a cancel request (or the server shutting down, or the server
-process disappearing) into :meth:`~restyle.engine.executor.LocalExecutor.request_stop`.
+process disappearing) into :meth:`~restyle.jobs.executor.LocalExecutor.request_stop`.
 
 The server side is :class:`WorkerPool`: it starts the processes (fresh interpreters: no torch
 state is inherited from the server), replaces one that dies and fails the job it was running.
 
-A sweep job is :func:`~restyle.engine.sweep.sweep` on a LocalExecutor that skips finished cells:
+A sweep job is :func:`~restyle.jobs.sweep.sweep` on a LocalExecutor that skips finished cells:
 its cells are Jobs like any other, so the same listener sees their steps (progress and preview
 of the running cell, its checkpoints next to the cell's image) plus a
-:class:`~restyle.engine.sweep.CellDone` per finished cell; cancelled or interrupted, it keeps its
+:class:`~restyle.jobs.sweep.CellDone` per finished cell; cancelled or interrupted, it keeps its
 finished cells and continues the stopped one from its checkpoint when resumed.
 
 Files of job ``ID`` under the data dir: ``jobs/ID/content.*``, ``style.*`` (the uploads),
@@ -25,6 +25,7 @@ conventions) and ``preview.jpg``; a sweep's outputs are under ``jobs/ID/sweep/``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -40,13 +41,14 @@ from typing import Any
 
 from restyle.config import RunConfig
 from restyle.engine.checkpoint import save_checkpoint
-from restyle.engine.eta import RunETA
-from restyle.engine.events import JobStarted, JobStep, ModelLoaded
-from restyle.engine.executor import LocalExecutor
-from restyle.engine.job import Job, checkpoint_path
-from restyle.engine.sweep import CellDone, sweep
+from restyle.engine.fast_run import FastStylizer
 from restyle.errors import RestyleError
 from restyle.io.files import atomic_write
+from restyle.jobs.eta import RunETA
+from restyle.jobs.events import JobStarted, JobStep, ModelLoaded
+from restyle.jobs.executor import LocalExecutor
+from restyle.jobs.job import Job, checkpoint_path
+from restyle.jobs.sweep import CellDone, sweep
 from restyle.web.store import JobStore
 from restyle.web.sweeps import SHEET_CELL_SIZE, SWEEP_DIR, axes_of
 
@@ -65,6 +67,7 @@ class WorkerSettings:
         progress_seconds: write progress to the store at most this often.
         torch_threads: torch threads per worker (None: torch's default).
         poll_seconds: how often an idle worker looks for a queued job.
+        fast_preview: the fast method's picture as an optimisation's first preview (about a second of work).
     """
 
     weights: str | None = None
@@ -73,6 +76,8 @@ class WorkerSettings:
     progress_seconds: float = 0.25
     torch_threads: int | None = None
     poll_seconds: float = 0.2
+    #: Show the feed-forward network's picture as the first preview of an optimisation (see ``fast_preview``).
+    fast_preview: bool = True
 
 
 def job_dir(data_dir: Path, job_id: str) -> Path:
@@ -120,8 +125,10 @@ class _Forwarder:
                 self.last_checkpoint = time.monotonic()
                 progress = {"step": 0, "checkpoint_step": resumed_from or 0, "eta_s": None}
                 self.store.update(self.job_id, resumed_from=resumed_from, cell=index, **progress)
-            case JobStarted(resumed_from=resumed_from):
+            case JobStarted(resumed_from=resumed_from, job=job):
                 self.store.update(self.job_id, resumed_from=resumed_from, eta_s=None)
+                if resumed_from is None and self.settings.fast_preview:
+                    self.fast_preview(job)
             case JobStep(iterate=it, job=job) if it is not None:
                 self.step(it, job.output)
             case CellDone(record=record, done=done) if record is not None:
@@ -132,6 +139,21 @@ class _Forwarder:
                     "resumed": record.resumed,
                 }
                 self.store.update(self.job_id, cells=self.cells, cells_done=done)
+
+    def fast_preview(self, job: Job) -> None:
+        """The feed-forward network's picture (``--method fast``, well under a second) as the job's first preview,
+        on screen while the optimisation computes its first steps; the first step's preview replaces it. Best
+        effort: a job that is fast already needs none, and a failure here only leaves no early preview."""
+        config = job.config
+        if config is None or config.method == "fast" or job.content is None or job.style is None:
+            return
+        try:
+            result = FastStylizer(dataclasses.replace(config, method="fast")).run(job.content, job.style)
+        except RestyleError:
+            return
+        image = result.image().convert("RGB")
+        atomic_write(self.folder / PREVIEW_NAME, lambda fp: image.save(fp, "JPEG", quality=85))
+        self.store.bump_preview(self.job_id)
 
     def step(self, it: Any, output: Path) -> None:
         now = time.monotonic()
