@@ -28,11 +28,11 @@ from plain import ChildPlainStep, PlainStep, spread  # benchmarks/plain.py: the 
 
 from restyle.config import configure
 from restyle.engine.allocator import keep_freed_memory
-from restyle.engine.job import write_result_image
-from restyle.engine.sheet import font
 from restyle.engine.stylize import Stylizer
 from restyle.features.precision import machine_info
 from restyle.io.image import read_metadata
+from restyle.jobs.job import write_result_image
+from restyle.jobs.sheet import font
 
 ROOT = Path(__file__).resolve().parents[1]
 

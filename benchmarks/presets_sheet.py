@@ -3,7 +3,7 @@
     PYTHONPATH=src python benchmarks/presets_sheet.py                    # 256 px, the presets' iterations
     PYTHONPATH=src python benchmarks/presets_sheet.py --size 64 --iterations 5 --out /tmp/sheet.png  # a smoke test
 
-One contact sheet per pair (:func:`restyle.engine.sheet.render_sheet`), stacked into one PNG:
+One contact sheet per pair (:func:`restyle.jobs.sheet.render_sheet`), stacked into one PNG:
 a column per preset, headed by its name, optimiser and iterations; under each result its final
 loss terms and wall-clock seconds. Runs on the weights :func:`restyle.config.configure` picks
 (the presets' own ``vgg19`` since issue 26) unless ``--model`` is given. Prints one JSON
@@ -26,10 +26,10 @@ from PIL import Image
 from restyle.config import configure
 from restyle.engine.health import pixel_spread
 from restyle.engine.inputs import load_input
-from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, render_sheet
 from restyle.engine.stylize import Stylizer
 from restyle.features import weights as registry
 from restyle.io.image import tensor_to_pil
+from restyle.jobs.sheet import SheetCell, SheetSpec, caption_text, render_sheet
 from restyle.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]

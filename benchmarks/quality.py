@@ -5,7 +5,7 @@
         coarse_factor=1 tol=0 --out /tmp/q-old                                        # the old default
     PYTHONPATH=src python benchmarks/quality.py --photos tubingen rocket --paintings wave --size 128
 
-Runs through the one job path (:func:`restyle.engine.report.run_quality`: Jobs on a LocalExecutor),
+Runs through the one job path (:func:`restyle.jobs.report.run_quality`: Jobs on a LocalExecutor),
 so outputs already finished in ``--out`` are skipped and an interrupted report resumes. Writes
 ``--out``/report.json (per pair: wall-clock, steps, style weight, content and style distance at
 256 px on VGG16 Caffe, edge structure over the whole image and inside the marked faces (FACES);
@@ -27,9 +27,9 @@ import torch
 
 from restyle.config import configure
 from restyle.engine.quality import Box
-from restyle.engine.report import all_pairs, quality_sheet, run_quality
 from restyle.features.precision import cpu_model
 from restyle.io.files import atomic_write_bytes
+from restyle.jobs.report import all_pairs, quality_sheet, run_quality
 
 IMAGES = Path(os.environ.get("RESTYLE_IMAGES", "/work/shared/images"))
 #: Images shipped with the benchmarks: camera.png, scikit-image's "camera" (CC0, Lav Varshney), a second portrait.

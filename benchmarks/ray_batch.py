@@ -2,9 +2,9 @@
 
 Usage: python benchmarks/ray_batch.py [--size 128] [--iterations 20] [--modes local ray cluster]
 
-* ``local``: :class:`~restyle.engine.executor.LocalExecutor` in this process, torch on all cores
+* ``local``: :class:`~restyle.jobs.executor.LocalExecutor` in this process, torch on all cores
   (``--local-threads 1``: one thread, as each Ray worker);
-* ``ray``: :class:`~restyle.engine.ray_executor.RayExecutor` on a local Ray instance with one
+* ``ray``: :class:`~restyle.jobs.ray_executor.RayExecutor` on a local Ray instance with one
   1-CPU worker per core (its overhead: starting Ray and the actors, one model load per actor,
   inputs and results through the object store, polling);
 * ``cluster``: the same on a Ray cluster of two nodes with 1 CPU each, both on this machine
@@ -32,10 +32,10 @@ from typing import Any
 import torch
 
 from restyle.config import RunConfig
-from restyle.engine.batch import plan_jobs, run_batch
-from restyle.engine.executor import LocalExecutor
 from restyle.features import weights as registry
 from restyle.io.image import write_image
+from restyle.jobs.batch import plan_jobs, run_batch
+from restyle.jobs.executor import LocalExecutor
 
 
 def synthetic(width: int, height: int, seed: int) -> torch.Tensor:
@@ -77,7 +77,7 @@ def run_mode(mode: str, root: Path, photos: Path, styles: Path, config: RunConfi
     import ray
     from ray.cluster_utils import Cluster
 
-    from restyle.engine.ray_executor import JobAssigned, RayExecutor, WorkerReady
+    from restyle.jobs.ray_executor import JobAssigned, RayExecutor, WorkerReady
 
     cluster = None
     t0 = time.perf_counter()

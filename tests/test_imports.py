@@ -214,20 +214,8 @@ PACKAGE_LINES, TOTAL_LINES = package_lines(SRC)
 #: No package may hold more than this share of the package's Python lines.
 MAX_PACKAGE_SHARE = 0.25
 
-#: Today's cycle through TYPE_CHECKING imports (engine/events.py -> engine/job.py -> engine/stylize.py ->
-#: engine/events.py: the events name Job and JobResult, the job names StylizeResult): issue 27's split of
-#: the engine and the job system removes it. Strict: once the cycle is gone these tests fail -- then delete
-#: this mark and the set below.
-ENGINE_TANGLE = frozenset({"restyle.engine.events", "restyle.engine.job", "restyle.engine.stylize"})
-ENGINE_TANGLE_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="known cycle through TYPE_CHECKING imports: engine/events.py -> engine/job.py -> engine/stylize.py -> "
-    "engine/events.py (and events <-> job); removed by the engine/jobs split of issue 27",
-)
-#: engine/ holds over 40 % of the package's lines today; issue 27 splits it.
-ENGINE_SIZE_XFAIL = pytest.mark.xfail(
-    strict=True, reason="engine/ holds about 43 % of src/restyle's Python lines; the split of issue 27 shrinks it"
-)
+#: The two rooms: the engine (the optimisation of one image) never imports the job system that runs many.
+ENGINE, JOBS = f"{PACKAGE}.engine", f"{PACKAGE}.jobs"
 
 
 def _fmt(cycle: list[str]) -> str:
@@ -268,9 +256,7 @@ def test_module_imports_restyle_only_at_module_level(module: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "module", [pytest.param(m, marks=ENGINE_TANGLE_XFAIL) if m in ENGINE_TANGLE else m for m in MODULES]
-)
+@pytest.mark.parametrize("module", MODULES)
 def test_module_is_in_no_import_cycle_of_any_kind(module: str) -> None:
     """Counting every import: inside functions and under ``if TYPE_CHECKING:`` too."""
     tangle = next((t for t in TANGLES if module in t), None)
@@ -285,15 +271,31 @@ def test_module_is_in_no_import_cycle_of_any_kind(module: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "package", [pytest.param(p, marks=ENGINE_SIZE_XFAIL) if p == "restyle.engine" else p for p in PACKAGE_LINES]
-)
+@pytest.mark.parametrize("package", PACKAGE_LINES)
 def test_package_holds_at_most_a_quarter_of_the_lines(package: str) -> None:
     lines = PACKAGE_LINES[package]
     assert lines <= MAX_PACKAGE_SHARE * TOTAL_LINES, (
         f"{package} holds {lines} of src/{PACKAGE}'s {TOTAL_LINES} Python lines ({lines / TOTAL_LINES:.1%}); "
         f"at most {MAX_PACKAGE_SHARE:.0%} ({int(MAX_PACKAGE_SHARE * TOTAL_LINES)}) -- split it"
     )
+
+
+def _in(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _in(m, ENGINE)])
+def test_engine_never_imports_the_job_system(module: str) -> None:
+    """Counting every import (in functions and under ``TYPE_CHECKING`` too): the engine knows nothing of jobs."""
+    found = [i for i in IMPORTS[module] if _in(i.target, JOBS)]
+    assert not found, f"{module} imports the job system ({JOBS}):\n" + "\n".join(
+        dict.fromkeys(_edge(module, i.target) for i in found)
+    )
+
+
+def test_both_rooms_exist() -> None:
+    """The rule above must not pass because a package was renamed."""
+    assert ENGINE in PACKAGE_LINES and JOBS in PACKAGE_LINES
 
 
 def test_allow_list_names_existing_in_function_imports() -> None:

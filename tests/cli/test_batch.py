@@ -12,10 +12,10 @@ import torch
 
 from helpers import make_image
 from restyle.cli.progress import RunProgress
-from restyle.engine.batch import expand_images, plan_jobs
 from restyle.errors import RestyleError
 from restyle.features import weights as registry
 from restyle.io.image import read_image, write_image
+from restyle.jobs.batch import expand_images, plan_jobs
 
 
 @pytest.fixture

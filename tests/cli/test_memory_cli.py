@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from restyle.engine import allocator, memory, plan
+from restyle.engine import allocator, memory
 from restyle.io.image import read_image
+from restyle.jobs import plan
 from restyle.losses.perceptual import PerceptualLoss
 
 CPU_OOM = "DefaultCPUAllocator: can't allocate memory: you tried to allocate 1610612736 bytes. Error code 12"

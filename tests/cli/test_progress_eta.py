@@ -8,8 +8,8 @@ import torch
 from rich.console import Console
 
 from restyle.cli.progress import RunProgress, format_eta
-from restyle.engine.eta import ScaleSteps
 from restyle.engine.events import Iterate
+from restyle.engine.pyramid import ScaleSteps
 
 PLAN = (ScaleSteps(64, 48, 4), ScaleSteps(128, 96, 4))
 

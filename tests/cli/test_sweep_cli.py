@@ -15,10 +15,10 @@ from restyle.cli import sweep as sweep_cli
 from restyle.cli.app import app
 from restyle.cli.common import build_config
 from restyle.engine.quality import Judge
-from restyle.engine.sweep import FIGURE_SETTINGS, FIGURES, figure_settings
 from restyle.features.convert import VGGWeights
 from restyle.features.layers import conv_names
 from restyle.io.image import write_image
+from restyle.jobs.sweep import FIGURE_SETTINGS, FIGURES, figure_settings
 
 runner = CliRunner()
 TINY = ["--size", "40", "--iterations", "1", "--scales", "1", "--device", "cpu"]

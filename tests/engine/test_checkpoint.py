@@ -1,4 +1,4 @@
-"""Runs to files (restyle.engine.job), checkpoints, resume, skip detection and graceful stop on signals."""
+"""Runs to files (restyle.jobs.job), checkpoints, resume, skip detection and graceful stop on signals."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import torch
 from helpers import make_image
 from restyle import RunConfig, Stylizer
 from restyle.engine.checkpoint import load_checkpoint, save_checkpoint
-from restyle.engine.executor import run_job
 from restyle.engine.inputs import fingerprint, load_run_inputs
-from restyle.engine.job import (
+from restyle.errors import RestyleError
+from restyle.io.image import read_image, read_metadata, write_image
+from restyle.jobs.executor import run_job
+from restyle.jobs.job import (
     checkpoint_fingerprint,
     checkpoint_path,
     config_from_checkpoint,
@@ -22,9 +24,7 @@ from restyle.engine.job import (
     is_finished,
     partial_path,
 )
-from restyle.engine.signals import Aborted, GracefulStop
-from restyle.errors import RestyleError
-from restyle.io.image import read_image, read_metadata, write_image
+from restyle.jobs.signals import Aborted, GracefulStop
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

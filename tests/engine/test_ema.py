@@ -9,9 +9,9 @@ from helpers import make_image
 from restyle import RunConfig, Stylizer
 from restyle.engine.checkpoint import load_checkpoint
 from restyle.engine.ema import IterateAverage
-from restyle.engine.executor import run_job
 from restyle.engine.stylize import RunState
 from restyle.io.image import write_image
+from restyle.jobs.executor import run_job
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,9 +12,9 @@ from restyle.config import RunConfig
 from restyle.engine import memory, stylize
 from restyle.engine.inputs import load_run_inputs
 from restyle.engine.memory import OutOfMemory, activation_bytes, available_memory, is_allocation_failure
-from restyle.engine.plan import TILED_COST, StepCost, plan_run
 from restyle.engine.stylize import Stylizer
 from restyle.features.vgg import VGGFeatures
+from restyle.jobs.plan import TILED_COST, StepCost, plan_run
 from restyle.losses.perceptual import PerceptualLoss
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -9,11 +9,11 @@ import torch
 
 from helpers import make_image
 from restyle.config import RunConfig
-from restyle.engine.events import JobSkipped, JobStarted
-from restyle.engine.executor import LocalExecutor
 from restyle.engine.inputs import TemporalGuide, load_run_inputs
-from restyle.engine.job import Job
 from restyle.engine.stylize import Stylizer
+from restyle.jobs.events import JobSkipped, JobStarted
+from restyle.jobs.executor import LocalExecutor
+from restyle.jobs.job import Job
 from restyle.losses.functional import temporal_loss
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -12,13 +12,13 @@ from helpers import make_image, record_first_steps
 from restyle.cli.progress import RunProgress
 from restyle.config import RunConfig
 from restyle.engine import memory, stylize, tiling
-from restyle.engine.events import JobTile
-from restyle.engine.executor import LocalExecutor
-from restyle.engine.job import Job
 from restyle.engine.stylize import Stylizer
 from restyle.engine.tiling import TiledObjective, Tiler, layer_stride, plan_tiles
 from restyle.errors import ConfigError
 from restyle.io.image import write_image
+from restyle.jobs.events import JobTile
+from restyle.jobs.executor import LocalExecutor
+from restyle.jobs.job import Job
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

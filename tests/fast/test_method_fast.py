@@ -12,13 +12,13 @@ from helpers import make_image
 from restyle import RunConfig, Stylizer
 from restyle.config import parse_init
 from restyle.engine import fast
-from restyle.engine.events import JobStep
-from restyle.engine.executor import LocalExecutor
 from restyle.engine.fast_run import TEMPORAL_BLEND, FastStylizer, ignored_settings
 from restyle.engine.inputs import TemporalGuide, load_run_inputs
-from restyle.engine.job import Job
 from restyle.engine.pyramid import resize
 from restyle.io.image import read_image, read_metadata, write_image
+from restyle.jobs.events import JobStep
+from restyle.jobs.executor import LocalExecutor
+from restyle.jobs.job import Job
 
 
 @pytest.fixture

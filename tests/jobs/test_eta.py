@@ -6,8 +6,9 @@ import pytest
 
 from helpers import make_image
 from restyle.config import RunConfig
-from restyle.engine.eta import RunETA, ScaleSteps
+from restyle.engine.pyramid import ScaleSteps
 from restyle.engine.stylize import Stylizer
+from restyle.jobs.eta import RunETA
 
 PLAN = (ScaleSteps(128, 96, 10), ScaleSteps(256, 192, 10), ScaleSteps(512, 384, 10))
 

@@ -13,11 +13,13 @@ import torch
 
 from helpers import make_image
 from restyle.config import RunConfig, coerce
-from restyle.engine.batch import plan_jobs, run_batch
-from restyle.engine.events import JobFailed, JobFinished, JobStarted, JobStep, JobTile, ModelLoaded
-from restyle.engine.executor import LocalExecutor
-from restyle.engine.job import Job, checkpoint_path, partial_path
-from restyle.engine.ray_executor import (
+from restyle.features.convert import VGGWeights
+from restyle.io.image import read_image, write_image
+from restyle.jobs.batch import plan_jobs, run_batch
+from restyle.jobs.events import JobFailed, JobFinished, JobStarted, JobStep, JobTile, ModelLoaded
+from restyle.jobs.executor import LocalExecutor
+from restyle.jobs.job import Job, checkpoint_path, partial_path
+from restyle.jobs.ray_executor import (
     JobAssigned,
     RayExecutor,
     RayUnavailable,
@@ -25,9 +27,7 @@ from restyle.engine.ray_executor import (
     WorkerLost,
     WorkerReady,
 )
-from restyle.engine.sweep import sweep
-from restyle.features.convert import VGGWeights
-from restyle.io.image import read_image, write_image
+from restyle.jobs.sweep import sweep
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install -e '.[ray]'); its tests need it")
 

@@ -9,8 +9,8 @@ import pytest
 from helpers import make_image
 from restyle.config import RunConfig
 from restyle.engine.quality import Box, Judge
-from restyle.engine.report import all_pairs, quality_sheet, run_quality
 from restyle.io.image import write_image
+from restyle.jobs.report import all_pairs, quality_sheet, run_quality
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,16 +12,16 @@ from PIL import Image
 
 from helpers import make_image
 from restyle.config import RunConfig
-from restyle.engine.events import JobFinished, JobSkipped, JobStarted, JobStep
-from restyle.engine.executor import LocalExecutor
 from restyle.engine.inputs import fit_pixels, fixed_size, fixed_size_inputs, mean_pixel, noise_image
 from restyle.engine.quality import Judge
-from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, font, layout_sheet, render_sheet, wrap
-from restyle.engine.sweep import CellDone, make_axis, parse_vary, plan, seed_balance, sheet_spec, sweep
 from restyle.errors import ConfigError
 from restyle.features.convert import VGGWeights
 from restyle.features.preprocessing import CAFFE, TORCHVISION
 from restyle.io.image import ImageData, read_image
+from restyle.jobs.events import JobFinished, JobSkipped, JobStarted, JobStep
+from restyle.jobs.executor import LocalExecutor
+from restyle.jobs.sheet import SheetCell, SheetSpec, caption_text, font, layout_sheet, render_sheet, wrap
+from restyle.jobs.sweep import CellDone, make_axis, parse_vary, plan, seed_balance, sheet_spec, sweep
 
 BASE = RunConfig(size=40, iterations=2, scales=1, optimizer="adam", device="cpu", style_weight=10.0)  # no calibration
 

@@ -12,10 +12,10 @@ import torch
 av = pytest.importorskip("av", reason="the video extra (PyAV) is not installed")
 pytest.importorskip("cv2", reason="the video extra (OpenCV) is not installed")
 
-from restyle.engine.events import JobSkipped, JobStarted, JobStep  # noqa: E402
-from restyle.engine.executor import LocalExecutor  # noqa: E402
 from restyle.errors import ConfigError  # noqa: E402
 from restyle.io.image import read_image  # noqa: E402
+from restyle.jobs.events import JobSkipped, JobStarted, JobStep  # noqa: E402
+from restyle.jobs.executor import LocalExecutor  # noqa: E402
 from restyle.video.driver import frame_path, stylize_video, work_dir  # noqa: E402
 from restyle.video.flow import consistency_mask, optical_flow, temporal_error  # noqa: E402
 from restyle.video.io import probe, read_frames  # noqa: E402

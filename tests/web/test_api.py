@@ -279,8 +279,9 @@ def test_eta_is_the_workers_per_scale_estimate_counted_down(tmp_path) -> None:
 
     from PIL import Image
 
-    from restyle.engine.eta import RunETA, ScaleSteps
-    from restyle.engine.events import JobStep
+    from restyle.engine.pyramid import ScaleSteps
+    from restyle.jobs.eta import RunETA
+    from restyle.jobs.events import JobStep
     from restyle.web.app import _eta
     from restyle.web.worker import WorkerSettings, _Forwarder
 

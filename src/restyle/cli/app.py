@@ -29,15 +29,15 @@ from restyle.cli.sweep import figures_command, presets_command, sweep_command
 from restyle.cli.video import video_command
 from restyle.config import RunConfig
 from restyle.engine.allocator import KEPT_SLACK
-from restyle.engine.batch import is_batch, plan_jobs, plan_resume, run_batch
-from restyle.engine.executor import BatchReport, StylizerPool
 from restyle.engine.inputs import load_run_inputs
-from restyle.engine.job import Job
-from restyle.engine.plan import PROBE_SIDES, plan_run
-from restyle.engine.signals import Aborted, GracefulStop
 from restyle.errors import ConfigError
 from restyle.features import weights as registry
 from restyle.io.files import atomic_write_text, check_output_path
+from restyle.jobs.batch import is_batch, plan_jobs, plan_resume, run_batch
+from restyle.jobs.executor import BatchReport, StylizerPool
+from restyle.jobs.job import Job
+from restyle.jobs.plan import PROBE_SIDES, plan_run
+from restyle.jobs.signals import Aborted, GracefulStop
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -148,7 +148,7 @@ def execute_jobs(
     keep_checkpoint: bool = False,
     executor: ExecutorChoice | None = None,
 ) -> None:
-    """Run planned jobs (:func:`restyle.engine.batch.run_batch`) with progress, signals and an exit code.
+    """Run planned jobs (:func:`restyle.jobs.batch.run_batch`) with progress, signals and an exit code.
 
     ``executor``: where the jobs run (default: in this process).
 

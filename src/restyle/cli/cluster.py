@@ -1,7 +1,7 @@
 """``--executor local|ray`` and its options, shared by ``restyle run`` and ``restyle sweep``.
 
 :class:`ExecutorChoice` holds what the user chose; it opens the executor (None for the local one,
-which :func:`~restyle.engine.batch.run_batch` and :func:`~restyle.engine.sweep.sweep` build
+which :func:`~restyle.jobs.batch.run_batch` and :func:`~restyle.jobs.sweep.sweep` build
 themselves) and picks the progress display that fits it.
 """
 
@@ -17,9 +17,9 @@ from rich.console import Console
 
 from restyle.cli.progress import ClusterDisplay, JobsDisplay
 from restyle.config import RunConfig
-from restyle.engine.ray_executor import RayExecutor, import_ray
-from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError
+from restyle.jobs.ray_executor import RayExecutor, import_ray
+from restyle.jobs.signals import GracefulStop
 
 EXECUTORS = ("local", "ray")
 _PANEL = "Executor"

@@ -15,9 +15,9 @@ from rich.progress import (
 )
 
 from restyle.cli.common import say
-from restyle.engine.eta import RunETA
-from restyle.engine.events import (
-    Iterate,
+from restyle.engine.events import Iterate, TileDone
+from restyle.jobs.eta import RunETA
+from restyle.jobs.events import (
     JobFailed,
     JobFinished,
     JobInterrupted,
@@ -26,10 +26,9 @@ from restyle.engine.events import (
     JobStep,
     JobTile,
     ModelLoaded,
-    TileDone,
 )
-from restyle.engine.ray_executor import JobAssigned, WorkerLost, WorkerReady
-from restyle.engine.sweep import Cell, CellDone
+from restyle.jobs.ray_executor import JobAssigned, WorkerLost, WorkerReady
+from restyle.jobs.sweep import Cell, CellDone
 
 
 def format_losses(losses: dict[str, float]) -> str:
@@ -63,7 +62,7 @@ class RunProgress:
     """Context manager whose ``callback`` updates a rich progress bar from Iterate events.
 
     The bar appears with the first event, so an error before the first step prints only itself. The
-    ETA is :class:`~restyle.engine.eta.RunETA`'s (measured per-scale step costs), only rendered here.
+    ETA is :class:`~restyle.jobs.eta.RunETA`'s (measured per-scale step costs), only rendered here.
     """
 
     def __init__(self, console: Console, label: str = "stylising", enabled: bool = True) -> None:
@@ -224,7 +223,7 @@ class SweepProgress:
         return format_eta((time.perf_counter() - self.run_start) / ran * (self.to_run - ran))
 
     def callback(self, event: object) -> None:
-        """Update the display from one job or :class:`~restyle.engine.sweep.CellDone` event."""
+        """Update the display from one job or :class:`~restyle.jobs.sweep.CellDone` event."""
         match event:
             case JobStarted(job=job, total=total):
                 cell: Cell = job.tag
@@ -253,7 +252,7 @@ def _label(cell: Cell) -> str:
 class ClusterDisplay:
     """Shows a run on several workers: the jobs (done/running/failed, ETA) and what each worker is doing.
 
-    Fed by an executor with workers (:class:`~restyle.engine.ray_executor.RayExecutor`): one line per
+    Fed by an executor with workers (:class:`~restyle.jobs.ray_executor.RayExecutor`): one line per
     finished, skipped, failed or retried job, a bar for the whole batch and one bar per worker with
     its node, job and steps.
     """

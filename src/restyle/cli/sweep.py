@@ -20,8 +20,9 @@ from restyle.cli.presets_view import describe, markdown
 from restyle.cli.progress import ClusterDisplay, SweepProgress
 from restyle.config import RunConfig, format_value
 from restyle.engine.quality import JUDGE_MODEL, JUDGE_SIZE, Judge
-from restyle.engine.signals import Aborted, GracefulStop
-from restyle.engine.sweep import (
+from restyle.errors import ConfigError, suggest
+from restyle.jobs.signals import Aborted, GracefulStop
+from restyle.jobs.sweep import (
     FIGURES,
     Axis,
     SweepResult,
@@ -31,7 +32,6 @@ from restyle.engine.sweep import (
     seed_balance,
     sweep,
 )
-from restyle.errors import ConfigError, suggest
 from restyle.presets import PRESETS, get_preset
 
 MEASURE_HELP = (

@@ -22,9 +22,9 @@ from rich.console import Console
 from restyle.cli.common import JSON_OPTION, QUIET_OPTION, build_config, err, fail, handle_errors, prepare_for, say
 from restyle.cli.options import with_config_options
 from restyle.cli.progress import format_eta, format_losses, info_progress
-from restyle.engine.events import JobFailed, JobFinished, JobSkipped, JobStarted, JobStep, ModelLoaded
-from restyle.engine.signals import Aborted, GracefulStop
 from restyle.io.files import atomic_write_text, check_output_path
+from restyle.jobs.events import JobFailed, JobFinished, JobSkipped, JobStarted, JobStep, ModelLoaded
+from restyle.jobs.signals import Aborted, GracefulStop
 from restyle.video.events import VideoEncoding, VideoPlanned
 from restyle.video.settings import VideoSettings
 

@@ -1,29 +1,23 @@
-"""Events: one type per thing that happens, and the listener protocol.
+"""The engine's events: what one run of the Stylizer reports while it optimises.
 
 * :class:`Iterate` -- one optimiser step of a run (emitted by :meth:`Stylizer.run` to its callback);
-* job events (emitted by an :class:`~restyle.engine.executor.Executor` to its listener): :class:`ModelLoaded`,
-  :class:`JobStarted`, :class:`JobStep` (an Iterate of that job), :class:`JobSkipped`, :class:`JobFinished`,
-  :class:`JobFailed`, :class:`JobInterrupted`;
-* the sweep adds :class:`~restyle.engine.sweep.CellDone`.
+* :class:`TileDone` -- a tile of a long tiled step (to the Stylizer's ``on_tile``).
 
-Listeners dispatch on the type (``match event: case JobStep(iterate=it): ...``). The CLI's progress
-display, the web app and a remote executor's driver all listen to these same events.
+The job system wraps them in its own events (:mod:`restyle.jobs.events`: ``JobStep``, ``JobTile``, ...);
+the engine knows nothing of jobs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from PIL import Image
 
-from restyle.engine.eta import ScaleSteps
+from restyle.engine.pyramid import ScaleSteps
 from restyle.io.image import tensor_to_pil
-
-if TYPE_CHECKING:
-    from restyle.engine.job import Job, JobResult
 
 
 @dataclass
@@ -95,73 +89,3 @@ def combine(*callbacks: Callable[[Any], None] | None) -> Callable[[Any], None]:
             c(event)
 
     return call
-
-
-# ------------------------------------------------------------------------------------------ job events
-@dataclass
-class JobEvent:
-    """Base of the events about one job of an executor's list."""
-
-    job: Job
-    index: int  #: 0-based position of the job in the list handed to the executor
-    total: int  #: number of jobs in that list
-
-
-@dataclass
-class ModelLoaded(JobEvent):
-    """Weights were loaded (once per model) for this job; ``description`` says which, and the device."""
-
-    description: str = ""
-
-
-@dataclass
-class JobStarted(JobEvent):
-    """The job begins computing: afresh, or continuing ``checkpoint`` from step ``resumed_from``."""
-
-    resumed_from: int | None = None
-    checkpoint: str = ""  #: the checkpoint file resumed, when resuming
-
-
-@dataclass
-class JobStep(JobEvent):
-    """One optimiser step of the job."""
-
-    iterate: Iterate | None = None
-
-
-@dataclass
-class JobTile(JobEvent):
-    """A tile of the job's current (tiled, long) step is done."""
-
-    tile: TileDone | None = None
-
-
-@dataclass
-class JobSkipped(JobEvent):
-    """The job's output is already finished with the same settings and inputs."""
-
-    reason: str = "already finished"
-
-
-@dataclass
-class JobFinished(JobEvent):
-    """The job's image is written (``result.output``)."""
-
-    result: JobResult | None = None
-
-
-@dataclass
-class JobFailed(JobEvent):
-    """The job failed on a bad input or setting (``error``: one line); the others go on."""
-
-    error: str = ""
-
-
-@dataclass
-class JobInterrupted(JobEvent):
-    """The job was stopped: its partial image and checkpoint are written (``result``)."""
-
-    result: JobResult | None = None
-
-
-Listener = Callable[[Any], None]

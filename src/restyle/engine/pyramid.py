@@ -7,11 +7,27 @@ struggle to do because VGG's receptive fields are small relative to the image.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 # The one "longest side" rule lives in restyle.io (which must not import engine); re-exported here.
 from restyle.io.image import fit_size as fit_size
+
+
+@dataclass(frozen=True)
+class ScaleSteps:
+    """One pyramid scale of a run: its size and the steps planned there."""
+
+    width: int
+    height: int
+    steps: int
+
+    @property
+    def pixels(self) -> int:
+        """Pixels of an image at this scale (what a step's cost is proportional to)."""
+        return self.width * self.height
 
 
 def scale_sizes(size: int, scales: int, min_size: int = 64) -> list[int]:

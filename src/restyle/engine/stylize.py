@@ -28,7 +28,6 @@ from restyle.config import RunConfig, parse_init
 from restyle.engine import allocator, color, fast, memory
 from restyle.engine.checkpoint import Checkpoint
 from restyle.engine.ema import IterateAverage
-from restyle.engine.eta import ScaleSteps
 from restyle.engine.events import Callback, Iterate, TileDone
 from restyle.engine.health import HealthMonitor, final_warnings, join_notes
 from restyle.engine.inputs import (
@@ -42,7 +41,7 @@ from restyle.engine.inputs import (
 )
 from restyle.engine.memory import MemoryEstimate, OutOfMemory, check_fits, estimate, is_allocation_failure
 from restyle.engine.optim import DEFAULT_LR, FIRST_STEP, make_optimizer
-from restyle.engine.pyramid import fit_size, resize, scale_sizes
+from restyle.engine.pyramid import ScaleSteps, fit_size, resize, scale_sizes
 from restyle.engine.quality import content_distance
 from restyle.engine.stopping import Plateau
 from restyle.engine.strength import (

@@ -8,15 +8,15 @@
 * With more than one pair (or any folder, or an output folder) the output is a folder and each result
   is named ``{content stem}__{style stem}.png`` (:func:`output_name`).
 * A pair whose output is already finished with the same settings and inputs is skipped
-  (:func:`restyle.engine.job.is_finished`); one with a matching checkpoint next to its output is resumed
+  (:func:`restyle.jobs.job.is_finished`); one with a matching checkpoint next to its output is resumed
   (same result as a fresh run, less time).
 * A pair that fails with a :class:`~restyle.errors.RestyleError` (a corrupt photo, an image too small for
   the layers, a diverging run) is recorded and the batch goes on; :class:`BatchReport` lists them.
-* Stopped by :class:`~restyle.engine.signals.GracefulStop`, the running pair saves its partial image and
+* Stopped by :class:`~restyle.jobs.signals.GracefulStop`, the running pair saves its partial image and
   checkpoint and the batch ends; rerunning the same batch skips what is done and resumes that pair.
 * ``restyle resume`` is a batch of one :class:`Job` holding a checkpoint (:func:`plan_resume`).
 
-Planning is here; running is the executor's (:mod:`restyle.engine.executor`).
+Planning is here; running is the executor's (:mod:`restyle.jobs.executor`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from pathlib import Path
 
 from restyle.config import RunConfig
 from restyle.engine.checkpoint import load_checkpoint
-from restyle.engine.events import Listener
-from restyle.engine.executor import BatchReport, Executor, LocalExecutor
-from restyle.engine.job import Job, check_output, config_from_checkpoint, default_resume_output
-from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError, ImageError
 from restyle.features.convert import VGGWeights
+from restyle.jobs.events import Listener
+from restyle.jobs.executor import BatchReport, Executor, LocalExecutor
+from restyle.jobs.job import Job, check_output, config_from_checkpoint, default_resume_output
+from restyle.jobs.signals import GracefulStop
 
 __all__ = [
     "BATCH_SUFFIX",
@@ -208,8 +208,8 @@ def run_batch(
 ) -> BatchReport:
     """Run every job with one model load; never stops at a bad pair.
 
-    The jobs go to ``executor`` (default: a :class:`~restyle.engine.executor.LocalExecutor` built
-    from the other arguments); ``on_event`` receives the events of :mod:`restyle.engine.events`.
+    The jobs go to ``executor`` (default: a :class:`~restyle.jobs.executor.LocalExecutor` built
+    from the other arguments); ``on_event`` receives the events of :mod:`restyle.jobs.events`.
 
     Args:
         jobs: from :func:`plan_jobs` or :func:`plan_resume`.

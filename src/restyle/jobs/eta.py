@@ -18,21 +18,8 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class ScaleSteps:
-    """One pyramid scale of a run: its size and the steps planned there."""
-
-    width: int
-    height: int
-    steps: int
-
-    @property
-    def pixels(self) -> int:
-        """Pixels of an image at this scale (what a step's cost is proportional to)."""
-        return self.width * self.height
+from restyle.engine.pyramid import ScaleSteps
 
 
 class RunETA:

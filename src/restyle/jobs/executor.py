@@ -7,11 +7,11 @@ executor; the web app, video frames and remote workers are meant to be too. An e
 * skips a job whose output is already finished with the same image settings and inputs, and
   continues one whose checkpoint matches exactly (same result as a fresh run, less time);
 * runs the rest with one model load per weights file, sharing loss targets between jobs;
-* writes results, checkpoints and partial images following :mod:`restyle.engine.job`;
+* writes results, checkpoints and partial images following :mod:`restyle.jobs.job`;
 * records a job that fails on a bad input (a :class:`~restyle.errors.RestyleError`) and goes on;
-* on :meth:`Executor.request_stop` (e.g. from :class:`~restyle.engine.signals.GracefulStop`) saves the
+* on :meth:`Executor.request_stop` (e.g. from :class:`~restyle.jobs.signals.GracefulStop`) saves the
   running job's partial image and checkpoint and reports the rest as ``not run``;
-* emits the events of :mod:`restyle.engine.events` to its listener.
+* emits the events of :mod:`restyle.jobs.events` to its listener.
 
 >>> report = LocalExecutor(RunConfig(size=256)).run([Job(Path("out.png"), "photo.jpg", "art.jpg")])  # doctest: +SKIP
 >>> report.counts()                                                                            # doctest: +SKIP
@@ -30,9 +30,16 @@ from typing import Any, Protocol
 
 from restyle.config import RunConfig
 from restyle.engine.checkpoint import Checkpoint
-from restyle.engine.events import (
-    Callback,
-    Iterate,
+from restyle.engine.events import Callback, Iterate, combine
+from restyle.engine.fast_run import FastStylizer
+from restyle.engine.inputs import RunInputs, load_run_inputs
+from restyle.engine.memory import OutOfMemory
+from restyle.engine.stylize import MEMORY_ADVICE, Stylizer, StylizeResult
+from restyle.engine.targets import TargetCache
+from restyle.errors import ConfigError, RestyleError
+from restyle.features import weights as registry
+from restyle.features.convert import VGGWeights
+from restyle.jobs.events import (
     JobFailed,
     JobFinished,
     JobInterrupted,
@@ -42,11 +49,8 @@ from restyle.engine.events import (
     JobTile,
     Listener,
     ModelLoaded,
-    combine,
 )
-from restyle.engine.fast_run import FastStylizer
-from restyle.engine.inputs import RunInputs, load_run_inputs
-from restyle.engine.job import (
+from restyle.jobs.job import (
     CheckpointWriter,
     IntermediateWriter,
     Job,
@@ -60,13 +64,7 @@ from restyle.engine.job import (
     write_finished,
     write_interrupted,
 )
-from restyle.engine.memory import OutOfMemory
-from restyle.engine.signals import GracefulStop
-from restyle.engine.stylize import MEMORY_ADVICE, Stylizer, StylizeResult
-from restyle.engine.targets import TargetCache
-from restyle.errors import ConfigError, RestyleError
-from restyle.features import weights as registry
-from restyle.features.convert import VGGWeights
+from restyle.jobs.signals import GracefulStop
 
 __all__ = [
     "BatchReport",

@@ -1,7 +1,7 @@
 """A Job -- one stylisation to files -- and the file conventions every executor follows.
 
 The conventions (shared by ``restyle run``, ``restyle resume``, batches, sweep cells and any
-:class:`~restyle.engine.executor.Executor`):
+:class:`~restyle.jobs.executor.Executor`):
 
 * ``out.png``          -- the finished image; its PNG metadata holds the run's summary
   (:meth:`StylizeResult.summary`) plus ``inputs_sha256``, the inputs' :func:`fingerprint`;

@@ -3,23 +3,23 @@
 The split of the work:
 
 * the **driver** (the process calling :meth:`RayExecutor.run`) does everything that needs the
-  output folder, with the same functions as :class:`~restyle.engine.executor.LocalExecutor`:
-  :func:`~restyle.engine.executor.prepare_job` (load and fingerprint the inputs, skip finished
+  output folder, with the same functions as :class:`~restyle.jobs.executor.LocalExecutor`:
+  :func:`~restyle.jobs.executor.prepare_job` (load and fingerprint the inputs, skip finished
   outputs, pick up matching checkpoints) before a job is sent, and
-  :func:`~restyle.engine.executor.record_result` (atomic final image, or partial image and
+  :func:`~restyle.jobs.executor.record_result` (atomic final image, or partial image and
   checkpoint) when its result comes back -- plus the periodic checkpoints and intermediates the
   workers send. No file system is shared with the workers;
 * the **workers** are Ray actors (:class:`StylizeWorker`), each holding one
-  :class:`~restyle.engine.executor.StylizerPool` (weights loaded once per actor) and running one
+  :class:`~restyle.jobs.executor.StylizerPool` (weights loaded once per actor) and running one
   job at a time, as many as the driver hands it. They receive the loaded input pixels (or the
   checkpoint to continue) and send back the result, progress and checkpoints.
 
 A worker that dies mid-job (its process killed, its node gone) loses only that attempt: the job
 goes back to the front of the queue and runs on the next free worker -- from the last checkpoint
 the worker sent, when ``checkpoint_every`` is set -- and a new actor replaces the dead one. A bad
-input fails only its job (:class:`~restyle.engine.events.JobFailed`), as locally. The same seed
+input fails only its job (:class:`~restyle.jobs.events.JobFailed`), as locally. The same seed
 gives the same image as the local executor. :meth:`RayExecutor.request_stop` (Ctrl-C through
-:class:`~restyle.engine.signals.GracefulStop`) stops every running job after its current step;
+:class:`~restyle.jobs.signals.GracefulStop`) stops every running job after its current step;
 their partial images and checkpoints are written, and a rerun skips the finished outputs and
 continues the rest.
 
@@ -49,19 +49,15 @@ import torch
 
 from restyle.config import RunConfig
 from restyle.engine.checkpoint import Checkpoint
-from restyle.engine.eta import ScaleSteps
-from restyle.engine.events import (
-    Iterate,
-    JobEvent,
-    JobFailed,
-    JobSkipped,
-    JobStep,
-    JobTile,
-    Listener,
-    ModelLoaded,
-    TileDone,
-)
-from restyle.engine.executor import (
+from restyle.engine.events import Iterate, TileDone
+from restyle.engine.inputs import RunInputs
+from restyle.engine.pyramid import ScaleSteps
+from restyle.engine.stylize import Stylizer, StylizeResult
+from restyle.engine.targets import TargetCache
+from restyle.errors import ConfigError, RestyleError
+from restyle.features.convert import VGGWeights
+from restyle.jobs.events import JobEvent, JobFailed, JobSkipped, JobStep, JobTile, Listener, ModelLoaded
+from restyle.jobs.executor import (
     BatchReport,
     PreparedJob,
     StylizerPool,
@@ -70,13 +66,8 @@ from restyle.engine.executor import (
     record_result,
     started,
 )
-from restyle.engine.inputs import RunInputs
-from restyle.engine.job import Job, JobResult
-from restyle.engine.signals import GracefulStop
-from restyle.engine.stylize import Stylizer, StylizeResult
-from restyle.engine.targets import TargetCache
-from restyle.errors import ConfigError, RestyleError
-from restyle.features.convert import VGGWeights
+from restyle.jobs.job import Job, JobResult
+from restyle.jobs.signals import GracefulStop
 
 __all__ = [
     "RAY_MISSING",
@@ -371,7 +362,7 @@ class RayExecutor:
         gpus_per_worker: GPUs each actor asks Ray for (0: none; fractions share a GPU).
         weights: use these weights in every worker instead of loading each config's there.
         stop: a :class:`GracefulStop` in effect around :meth:`run`: its first signal stops the run.
-        skip_finished, auto_resume, keep_checkpoint: as for :class:`~restyle.engine.executor.LocalExecutor`.
+        skip_finished, auto_resume, keep_checkpoint: as for :class:`~restyle.jobs.executor.LocalExecutor`.
         max_attempts: how many workers a job may lose before it is reported as failed.
         poll_interval: seconds between progress polls of the running workers.
         init_options: more keyword arguments for ``ray.init`` (e.g. ``runtime_env``).
@@ -523,7 +514,7 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ running
     def run(self, jobs: Sequence[Job], on_event: Listener | None = None) -> BatchReport:
-        """Run ``jobs`` on the cluster; see :class:`~restyle.engine.executor.Executor`.
+        """Run ``jobs`` on the cluster; see :class:`~restyle.jobs.executor.Executor`.
 
         Raises:
             RestyleError: problems common to all jobs (weights, layer names) end the run at once;

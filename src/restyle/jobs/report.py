@@ -1,8 +1,8 @@
 """The quality report: one config over many photo × painting pairs, each output measured by the Judge.
 
-:func:`run_quality` builds one :class:`~restyle.engine.job.Job` per pair (content-major, like
+:func:`run_quality` builds one :class:`~restyle.jobs.job.Job` per pair (content-major, like
 ``restyle run`` on several inputs) and hands them to the one job path
-(:func:`~restyle.engine.batch.run_batch`: a LocalExecutor unless another executor is given), so
+(:func:`~restyle.jobs.batch.run_batch`: a LocalExecutor unless another executor is given), so
 finished outputs are skipped and an interrupted report resumes. Every output is then measured
 with a :class:`~restyle.engine.quality.Judge` (content and style distance, edge structure, and the
 edge structure inside a marked face where the photo has one); wall-clock, steps and the style weight come from
@@ -22,15 +22,15 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from restyle.config import RunConfig
-from restyle.engine.batch import run_batch
-from restyle.engine.events import Listener
-from restyle.engine.executor import Executor
-from restyle.engine.job import Job
 from restyle.engine.quality import Box, Judge
-from restyle.engine.sheet import font, wrap
 from restyle.errors import RestyleError
 from restyle.features.convert import VGGWeights
 from restyle.io.image import read_image, read_metadata, tensor_to_pil
+from restyle.jobs.batch import run_batch
+from restyle.jobs.events import Listener
+from restyle.jobs.executor import Executor
+from restyle.jobs.job import Job
+from restyle.jobs.sheet import font, wrap
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,15 @@ and writes into ``out/``:
 * ``cells/<name>.png`` -- each result (the name spells the swept values), with its settings in
   the PNG metadata, and ``cells/<name>.json`` -- its record (values, config, losses, time),
   written after the image: a cell with a record is finished;
-* ``sheet.png`` -- a labelled contact sheet (:mod:`restyle.engine.sheet`);
+* ``sheet.png`` -- a labelled contact sheet (:mod:`restyle.jobs.sheet`);
 * ``results.json`` (base config, axes, every cell) and ``results.csv`` (one row per cell).
 
 With ``measure=Judge()`` every finished cell is also measured (:mod:`restyle.engine.quality`:
 content and style distance, independent of the loss it was made with); the distances go into
 its record, the JSON and CSV and under its image on the sheet.
 
-A sweep is a list of cell :class:`~restyle.engine.job.Job` s handed to an executor (default
-:class:`~restyle.engine.executor.LocalExecutor`), plus the sheet and tables made from the cells'
+A sweep is a list of cell :class:`~restyle.jobs.job.Job` s handed to an executor (default
+:class:`~restyle.jobs.executor.LocalExecutor`), plus the sheet and tables made from the cells'
 records. So everything a batch does, a sweep does: a killed sweep run again skips every cell
 whose image and record are finished with the same settings and inputs, continues a cell from its
 checkpoint, and a signal saves the running cell's partial image. Weights are loaded once per
@@ -38,19 +38,19 @@ from typing import Any
 from PIL import Image
 
 from restyle.config import RunConfig, coerce, field_names, format_value, image_settings, sweepable_fields
-from restyle.engine.events import JobEvent, JobFinished, JobSkipped, Listener
-from restyle.engine.executor import Executor, LocalExecutor
 from restyle.engine.inputs import load_input, load_run_inputs
-from restyle.engine.job import Job, JobResult
 from restyle.engine.pyramid import fit_size
 from restyle.engine.quality import Judge
-from restyle.engine.sheet import SheetCell, SheetSpec, caption_text, header_text, render_sheet
-from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError, ImageError, suggest
 from restyle.features.convert import VGGWeights
 from restyle.features.layers import resolve_layer
 from restyle.io.files import atomic_write_text
 from restyle.io.image import pil_to_tensor, read_image, read_metadata, write_image
+from restyle.jobs.events import JobEvent, JobFinished, JobSkipped, Listener
+from restyle.jobs.executor import Executor, LocalExecutor
+from restyle.jobs.job import Job, JobResult
+from restyle.jobs.sheet import SheetCell, SheetSpec, caption_text, header_text, render_sheet
+from restyle.jobs.signals import GracefulStop
 
 __all__ = [
     "Axis",

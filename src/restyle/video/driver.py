@@ -1,4 +1,4 @@
-"""The frame loop of ``restyle video``: one :class:`~restyle.engine.job.Job` per frame on an executor.
+"""The frame loop of ``restyle video``: one :class:`~restyle.jobs.job.Job` per frame on an executor.
 
 For each chosen frame, in order (Ruder, Dosovitskiy & Brox 2016, "Artistic style transfer for videos"):
 
@@ -37,15 +37,15 @@ import torch
 from PIL import Image
 
 from restyle.config import RunConfig
-from restyle.engine.events import Listener
-from restyle.engine.executor import LocalExecutor
 from restyle.engine.inputs import ImageLike, TemporalGuide, load_run_inputs
-from restyle.engine.job import Job, JobResult
 from restyle.engine.pyramid import fit_size, resize
-from restyle.engine.signals import GracefulStop
 from restyle.errors import ConfigError
 from restyle.features.convert import VGGWeights
 from restyle.io.image import read_image, read_metadata
+from restyle.jobs.events import Listener
+from restyle.jobs.executor import LocalExecutor
+from restyle.jobs.job import Job, JobResult
+from restyle.jobs.signals import GracefulStop
 from restyle.video.events import VideoEncoding, VideoPlanned
 from restyle.video.flow import consistency_mask, optical_flow, warp
 from restyle.video.io import VideoError, VideoInfo, check_video_output, probe, read_frames, write_video

@@ -1,11 +1,11 @@
 """Sweeps in the web app: a client's axes checked as ``restyle sweep --vary`` checks them, and what is stored.
 
-A web sweep is planned with the library's own :func:`~restyle.engine.sweep.parse_vary`,
-:func:`~restyle.engine.sweep.make_axis` and :func:`~restyle.engine.sweep.plan` (the CLI's parsing,
+A web sweep is planned with the library's own :func:`~restyle.jobs.sweep.parse_vary`,
+:func:`~restyle.jobs.sweep.make_axis` and :func:`~restyle.jobs.sweep.plan` (the CLI's parsing,
 validation and messages), and every cell is then checked against the server's limits like the
 settings of a single job. The store keeps the axes as the labels the user typed and the cells as
 planned (index, row, column, file name, labels); the worker makes the same axes again from those
-labels and runs :func:`~restyle.engine.sweep.sweep` with them, so the cells it writes are the
+labels and runs :func:`~restyle.jobs.sweep.sweep` with them, so the cells it writes are the
 cells the server planned.
 
 Files of a sweep job ``ID`` (written by the library under ``jobs/ID/sweep/``): ``cells/NAME.png``
@@ -18,13 +18,13 @@ import math
 from typing import Any
 
 from restyle.config import RunConfig
-from restyle.engine.sweep import Axis, Cell, make_axis, parse_vary, plan
 from restyle.errors import ConfigError
+from restyle.jobs.sweep import Axis, Cell, make_axis, parse_vary, plan
 from restyle.web.schema import Limits, check_key, check_limits
 
 #: Folder of a sweep job's outputs, under its job folder.
 SWEEP_DIR = "sweep"
-#: File names :func:`restyle.engine.sweep.sweep` writes into that folder.
+#: File names :func:`restyle.jobs.sweep.sweep` writes into that folder.
 SHEET_NAME = "sheet.png"
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"

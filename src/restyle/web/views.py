@@ -12,7 +12,7 @@ __all__ = ["job_eta", "job_view", "sweep_eta", "sweep_view"]
 
 
 def job_eta(row: dict[str, Any]) -> float | None:
-    """Seconds left of a running job (or sweep cell): the worker's :class:`~restyle.engine.eta.RunETA` estimate
+    """Seconds left of a running job (or sweep cell): the worker's :class:`~restyle.jobs.eta.RunETA` estimate
     at its last progress update, less the time since then; None when not running or not yet estimated."""
     if row["state"] != "running" or row.get("eta_s") is None:
         return None
