@@ -245,9 +245,12 @@ class RunConfig:
     weights: str | None = _f(None, "Weights file (.pth, .safetensors, .onnx, .h5, .mat); overrides --model.")
     pooling: str = _f("max", "Pooling in the VGG: max or avg (Gatys 2016 uses avg).", choices=POOLINGS)
     # --- objective
+    # relu2_2 at 0.3: a light structure term. relu4_2 alone lets the style redraw eyes and mouths (a 2-px
+    # feature at the coarsest scale); benchmarks/README.md "Structure" has the measurements behind 0.3.
     content_layers: dict[str, float] = _f(
-        {"relu4_2": 1.0},
-        "Content layers with optional weights, e.g. relu4_2 or conv4_2:1,conv5_2:0.5 (block4_conv2 also accepted).",
+        {"relu4_2": 1.0, "relu2_2": 0.3},
+        "Content layers with optional weights, e.g. relu4_2 or conv4_2:1,conv5_2:0.5 (block4_conv2 also accepted); "
+        "a shallow layer (relu2_2) keeps the photo's fine structure: faces, edges.",
         check=_check_layer_weights,
     )
     style_layers: dict[str, float] = _f(
@@ -328,7 +331,7 @@ class RunConfig:
         3, "Pyramid scales: 1 optimises at --size only; each extra scale halves the size first.", ge=1, le=8
     )
     photo_detail: float = _f(
-        0.0,
+        1.0,
         "How much of the photo's fine detail each finer pyramid scale starts with: 1 puts back the detail the "
         "coarser scale was too small to hold (eyes, mouths and edges stay where the photo has them), 0 starts "
         "from the coarser result enlarged.",

@@ -54,6 +54,8 @@ SEED_BEHAVIOUR: Mapping[str, Any] = {
     "tol": 0.0,
     "ema": 0.0,
     "style_fit": "keep",
+    # the seeds' pyramids (where they have one) enlarge the coarser result alone
+    "photo_detail": 0.0,
 }
 
 

@@ -9,6 +9,7 @@ from PIL import Image
 from helpers import make_image
 from restyle import ConfigError, RunConfig, Stylizer, stylize
 from restyle.engine.pyramid import resize, scale_sizes
+from restyle.engine.quality import edge_structure
 from restyle.losses.perceptual import PerceptualLoss
 
 
@@ -141,6 +142,8 @@ def test_photo_detail_puts_back_what_the_coarser_scale_could_not_hold(tiny_weigh
     lost = photo - resize(coarse, (64, 48))
     assert lost.abs().max() > 0.1
 
+    assert RunConfig().photo_detail == 1.0  # the default
+
     def enlarge(detail: float, image: torch.Tensor) -> torch.Tensor:
         return Stylizer(RunConfig(photo_detail=detail), weights=tiny_weights)._enlarge(image, photo)
 
@@ -149,3 +152,19 @@ def test_photo_detail_puts_back_what_the_coarser_scale_could_not_hold(tiny_weigh
     assert torch.equal(enlarge(0.0, coarse), resize(coarse, (64, 48)))
     painted = torch.full_like(coarse, 0.5)  # a coarse result with none of the photo in it
     assert torch.allclose(enlarge(0.5, painted), (0.5 + 0.5 * lost).clamp(0, 1), atol=1e-6)
+
+
+def test_the_default_keeps_the_photos_structure_through_the_pyramid(real_vgg16):
+    """Real VGG16, a 2-scale pyramid: the default (photo detail put back at the finer scale, relu2_2 beside
+    relu4_2) ends closer to the photo's edges than the old pyramid (relu4_2 alone, the coarse result
+    enlarged), at the same style weight (measured: 0.47 against 0.58)."""
+    photo = make_image(128, 96, seed=4).clone()
+    photo[:, ::8, :] *= 0.3
+    photo[:, :, ::12] *= 0.3
+    style = make_image(64, 64, seed=7)
+    style = (style + 0.3 * torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+    base = RunConfig(model="vgg16", size=128, scales=2, iterations=12, coarse_factor=1, style_weight=1, tol=0)
+    old = Stylizer(base.replace(content_layers={"relu4_2": 1.0}, photo_detail=0.0)).run(photo, style)
+    new = Stylizer(base).run(photo, style)
+    e_old, e_new = (edge_structure(r.pixels[None], photo[None]) for r in (old, new))
+    assert e_new > e_old + 0.06, (e_old, e_new)
