@@ -51,18 +51,10 @@ from restyle.jobs.events import (
     ModelLoaded,
 )
 from restyle.jobs.job import (
-    CheckpointWriter,
-    IntermediateWriter,
     Job,
     JobResult,
-    check_output,
     checkpoint_fingerprint,
-    checkpoint_path,
     config_from_checkpoint,
-    find_resumable,
-    is_finished,
-    write_finished,
-    write_interrupted,
 )
 from restyle.jobs.signals import GracefulStop
 
@@ -311,16 +303,13 @@ class LocalExecutor:
 def started(job: Job, index: int, total: int, prepared: PreparedJob) -> JobStarted:
     """The :class:`JobStarted` of a prepared job: naming the checkpoint it resumes from, if it does."""
     resume = prepared.resume
-    source = job.checkpoint_file or checkpoint_path(job.output)
+    source = job.checkpoint_file or job.files.checkpoint
     return JobStarted(job, index, total, resume.step if resume else None, str(source) if resume else "")
 
 
 def file_writers(job: Job, config: RunConfig) -> Callback:
     """What a job's steps write next to its output: checkpoints and intermediates, as ``config`` asks."""
-    return combine(
-        CheckpointWriter(job.output, 0 if config.method == "fast" else config.checkpoint_every),  # fast: one pass
-        IntermediateWriter(job.output, config.save_every, config.bit_depth),
-    )
+    return job.files.writers(config)
 
 
 def prepare_job(
@@ -336,9 +325,10 @@ def prepare_job(
     Raises:
         RestyleError: a bad input or output of this job only (the caller records it and goes on).
     """
+    files = job.files
     if job.checkpoint is not None:
         ckpt_config = config_from_checkpoint(job.checkpoint, job.checkpoint_file or "checkpoint")
-        check_output(job.output, ckpt_config)
+        files.check(ckpt_config)
         return PreparedJob(
             ckpt_config,
             checkpoint_fingerprint(job.checkpoint),
@@ -348,14 +338,14 @@ def prepare_job(
     if job.content is None or job.style is None:
         raise ConfigError("content and style images are required")
     config = job.config.validate() if job.config is not None else config
-    check_output(job.output, config)
+    files.check(config)
     inputs = load_run_inputs(config, job.content, job.style)
     if job.guide is not None:
         inputs = dataclasses.replace(inputs, guide=job.guide)
     fp = inputs.fingerprint()
-    if skip_finished and not job.force and is_finished(job.output, inputs.config, fp):
+    if skip_finished and not job.force and files.is_finished(inputs.config, fp):
         return None
-    resume = find_resumable(job.output, inputs.config, fp) if auto_resume else None
+    resume = files.find_resumable(inputs.config, fp) if auto_resume else None
     if resume is not None:
         return PreparedJob(inputs.config, fp, resume=resume)
     return PreparedJob(inputs.config, fp, inputs=inputs)
@@ -378,7 +368,7 @@ def record_result(
     or out of memory: the partial image and checkpoint (out of memory is reported as the job's error).
     Runs where the outputs are, wherever the computing happened.
     """
-    out, resume = job.output, prepared.resume
+    files, resume = job.files, prepared.resume
 
     def ended(status: str, **files: Any) -> JobResult:
         return JobResult(
@@ -392,13 +382,13 @@ def record_result(
         )
 
     if not result.interrupted:
-        write_finished(
-            out, result, prepared.fingerprint, keep_checkpoint=keep_checkpoint, resume_file=prepared.resume_file
+        files.write_finished(
+            result, prepared.fingerprint, keep_checkpoint=keep_checkpoint, resume_file=prepared.resume_file
         )
         done = ended("done")
         emit(JobFinished(job, index, total, done))
         return done
-    partial, ckpt = write_interrupted(out, result, prepared.fingerprint)
+    partial, ckpt = files.write_interrupted(result, prepared.fingerprint)
     if result.out_of_memory:  # saved like an interrupt, reported as this job's error
         error = OutOfMemory(
             f"{result.out_of_memory}: saved {partial} and {ckpt}; continue on a machine with more memory with "

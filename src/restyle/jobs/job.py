@@ -16,6 +16,9 @@ When a run finishes, ``out.ckpt`` and ``out.partial.png`` are deleted (they desc
 final image supersedes), unless the checkpoint is to be kept. A finished output is recognised by
 :func:`is_finished` (same image settings, same input pixels) and a matching checkpoint by
 :func:`find_resumable`.
+
+An executor asks a job for all of this once: :attr:`Job.files` is a :class:`JobFiles` -- the paths
+above and the checks and writers that use them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from restyle.config import RunConfig, image_settings
 from restyle.engine.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from restyle.engine.events import Iterate
+from restyle.engine.events import Callback, Iterate, combine
 from restyle.engine.inputs import ImageLike, TemporalGuide, fingerprint
 from restyle.errors import ConfigError, ImageError, RestyleError
 from restyle.io.files import check_output_path
@@ -165,6 +168,11 @@ class Job:
             return f"resume {self.checkpoint_file}"
         return f"{_name(self.content)} × {_name(self.style)}"
 
+    @property
+    def files(self) -> JobFiles:
+        """The job's files (output, checkpoint, partial image) and what checks and writes them."""
+        return JobFiles(Path(self.output))
+
 
 def _name(image: Any) -> str:
     if isinstance(image, list):
@@ -298,10 +306,67 @@ def write_finished(
             pass
 
 
+@dataclass(frozen=True)
+class JobFiles:
+    """The files of one job's output and the conventions that use them, in one place for an executor.
+
+    ``JobFiles(Path("out.png"))``: :attr:`checkpoint` ``out.ckpt``, :attr:`partial` ``out.partial.png``;
+    :meth:`check` before any compute, :meth:`is_finished` / :meth:`find_resumable` to skip or continue,
+    :meth:`writers` for the steps, :meth:`write_finished` / :meth:`write_interrupted` at the end.
+    """
+
+    output: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        """``out.ckpt``: where the job's checkpoints go (and where a matching one is picked up)."""
+        return checkpoint_path(self.output)
+
+    @property
+    def partial(self) -> Path:
+        """``out.partial.png``: an interrupted run's image."""
+        return partial_path(self.output)
+
+    def check(self, config: RunConfig) -> Path:
+        """:func:`check_output`: fail before any compute if the final image cannot be written."""
+        return check_output(self.output, config)
+
+    def is_finished(self, config: RunConfig, inputs_sha256: str) -> bool:
+        """:func:`is_finished`: the output is a finished result of these settings and inputs."""
+        return is_finished(self.output, config, inputs_sha256)
+
+    def find_resumable(self, config: RunConfig, inputs_sha256: str) -> Checkpoint | None:
+        """:func:`find_resumable`: the checkpoint next to the output if it continues exactly this run."""
+        return find_resumable(self.output, config, inputs_sha256)
+
+    def writers(self, config: RunConfig) -> Callback:
+        """What the job's steps write next to its output: checkpoints and intermediates, as ``config`` asks."""
+        return combine(
+            CheckpointWriter(self.output, 0 if config.method == "fast" else config.checkpoint_every),  # fast: one pass
+            IntermediateWriter(self.output, config.save_every, config.bit_depth),
+        )
+
+    def write_finished(
+        self,
+        result: StylizeResult,
+        inputs_sha256: str,
+        *,
+        keep_checkpoint: bool = False,
+        resume_file: Path | None = None,
+    ) -> None:
+        """:func:`write_finished`: the final image, then the partial image and checkpoints it supersedes removed."""
+        write_finished(self.output, result, inputs_sha256, keep_checkpoint=keep_checkpoint, resume_file=resume_file)
+
+    def write_interrupted(self, result: StylizeResult, inputs_sha256: str) -> tuple[Path, Path]:
+        """:func:`write_interrupted`: the partial image and checkpoint; returns both paths."""
+        return write_interrupted(self.output, result, inputs_sha256)
+
+
 __all__ = [
     "CheckpointWriter",
     "IntermediateWriter",
     "Job",
+    "JobFiles",
     "JobResult",
     "check_output",
     "checkpoint_fingerprint",
